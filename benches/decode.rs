@@ -1,0 +1,2 @@
+//! Decoder throughput benchmarks (filled in as decoders land).
+fn main() {}

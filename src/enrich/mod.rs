@@ -1,0 +1,14 @@
+//! Enrichers: add read-only facts (the client's ASN) to events.
+//!
+//! Missing data is never an error: an address outside every range simply has no ASN.
+
+use crate::event::{Asn, AuthEvent};
+
+/// Adds facts to an event in place.
+pub trait Enricher: Send {
+    /// Fills the fields this enricher knows (for example `asn` from `ip`).
+    fn enrich(&mut self, ev: &mut AuthEvent);
+
+    /// The organisation name of an ASN seen in an earlier `enrich` call, for alerts.
+    fn as_org(&self, asn: Asn) -> Option<&str>;
+}

@@ -1,0 +1,150 @@
+//! Error types, one per boundary.
+//!
+//! [`ParseError`] is data, not control flow: a rejected line is counted by reason and the run
+//! goes on. The others end a run (or, for a sink, a delivery) with a message naming what failed.
+
+use std::path::PathBuf;
+
+/// Why one line could not be decoded. Counted per source and reason; never fatal unless the
+/// user asked for `--strict`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+pub struct ParseError {
+    /// A stable snake_case reason, used as the counting key (`bad_timestamp`, `invalid_json`).
+    pub reason: &'static str,
+    /// Optional detail for the sample shown to the user (which field, which value).
+    pub detail: Option<String>,
+}
+
+impl ParseError {
+    /// A rejection with a reason only.
+    pub fn new(reason: &'static str) -> ParseError {
+        ParseError {
+            reason,
+            detail: None,
+        }
+    }
+
+    /// A rejection with a reason and a detail for the user.
+    pub fn with_detail(reason: &'static str, detail: impl Into<String>) -> ParseError {
+        ParseError {
+            reason,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// A configuration problem: which key, where, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The config path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not fit the schema; the message names key and line.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The config path.
+        path: PathBuf,
+        /// What toml said, including line and column.
+        message: String,
+    },
+    /// A value parsed but makes no sense (a zero window, a bad regex, a bad CIDR).
+    #[error("config key `{key}`: {message}")]
+    BadValue {
+        /// Dotted key, e.g. `access.routes[2].path`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// A problem with an input as a whole (not with one line of it).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Opening or reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The input path (`-` for stdin).
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A path named on the command line does not exist.
+    #[error("{path}: no such file or directory")]
+    NotFound {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// The input's format could not be recognized from its first lines.
+    #[error("{path}: cannot tell the log format from the first lines; name it with --format")]
+    UnknownFormat {
+        /// The input path.
+        path: PathBuf,
+    },
+    /// `--strict` was given and a line was rejected.
+    #[error("{path}:{line}: rejected ({error})")]
+    Rejected {
+        /// The input path.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Why.
+        error: ParseError,
+    },
+}
+
+/// A problem loading or querying an enrichment database.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    /// Opening or reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The database path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database is corrupt or of an unexpected kind.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The database path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A problem delivering alerts.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Writing failed.
+    #[error("{target}: {source}")]
+    Io {
+        /// Where we were writing (a path or `stdout`).
+        target: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Any error that ends a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// See [`SourceError`].
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// See [`EnrichError`].
+    #[error(transparent)]
+    Enrich(#[from] EnrichError),
+    /// See [`SinkError`].
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}

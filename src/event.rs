@@ -1,0 +1,478 @@
+//! The normalized event: what every decoder produces and every detector consumes.
+//!
+//! Decoders turn one input line into at most one [`AuthEvent`]. Detectors never see file
+//! formats, only these fields. Keys that attackers choose (account names, addresses) are
+//! normalized here once, so every detector compares them the same way.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::time::Timestamp;
+
+/// What happened, in the vocabulary of the input contract (`events.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// A login attempt.
+    Login,
+    /// A second-factor challenge.
+    MfaChallenge,
+    /// A password reset or security code was requested.
+    PasswordResetRequest,
+    /// A password reset was completed with a code.
+    PasswordResetComplete,
+    /// The account's e-mail address was changed.
+    EmailChange,
+    /// A shipping address was added or changed.
+    AddressChange,
+    /// A payment method was added or changed.
+    PaymentChange,
+    /// An order was placed.
+    Order,
+    /// A logout.
+    Logout,
+    /// A new account was created.
+    Signup,
+}
+
+impl EventKind {
+    /// Every kind, in a fixed order (used for summaries).
+    pub const ALL: [EventKind; 10] = [
+        EventKind::Login,
+        EventKind::MfaChallenge,
+        EventKind::PasswordResetRequest,
+        EventKind::PasswordResetComplete,
+        EventKind::EmailChange,
+        EventKind::AddressChange,
+        EventKind::PaymentChange,
+        EventKind::Order,
+        EventKind::Logout,
+        EventKind::Signup,
+    ];
+
+    /// The canonical name, as written in JSON input and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Login => "login",
+            EventKind::MfaChallenge => "mfa_challenge",
+            EventKind::PasswordResetRequest => "password_reset_request",
+            EventKind::PasswordResetComplete => "password_reset_complete",
+            EventKind::EmailChange => "email_change",
+            EventKind::AddressChange => "address_change",
+            EventKind::PaymentChange => "payment_change",
+            EventKind::Order => "order",
+            EventKind::Logout => "logout",
+            EventKind::Signup => "signup",
+        }
+    }
+
+    /// Looks up a canonical name (exact, lower case).
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The result of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Outcome {
+    /// It worked.
+    Success,
+    /// It was refused.
+    Failure,
+    /// The input does not say (for example a `POST /login` answered with 200).
+    #[default]
+    Unknown,
+}
+
+impl Outcome {
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    /// Parses `success`/`failure` and the usual synonyms (ECS uses the same two words).
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "success" | "succeeded" | "ok" | "true" | "pass" | "passed" => Outcome::Success,
+            "failure" | "failed" | "fail" | "false" | "denied" | "error" => Outcome::Failure,
+            "unknown" | "" => Outcome::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// No such account: the signature of a replayed list.
+    UnknownAccount,
+    /// The account exists, the password was wrong.
+    BadPassword,
+    /// The account is locked.
+    Locked,
+    /// The second factor failed.
+    MfaFailed,
+    /// Anything else.
+    Other,
+}
+
+impl FailureReason {
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::UnknownAccount => "unknown_account",
+            FailureReason::BadPassword => "bad_password",
+            FailureReason::Locked => "locked",
+            FailureReason::MfaFailed => "mfa_failed",
+            FailureReason::Other => "other",
+        }
+    }
+
+    /// Parses a canonical name and common synonyms; anything unrecognized is `Other`.
+    pub fn from_name(name: &str) -> FailureReason {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "unknown_account" | "unknown_user" | "invalid_user" | "no_such_user"
+            | "user_not_found" => FailureReason::UnknownAccount,
+            "bad_password" | "wrong_password" | "invalid_password" | "bad_credentials" => {
+                FailureReason::BadPassword
+            }
+            "locked" | "account_locked" | "locked_out" => FailureReason::Locked,
+            "mfa_failed" | "bad_otp" | "otp_failed" | "2fa_failed" => FailureReason::MfaFailed,
+            _ => FailureReason::Other,
+        }
+    }
+}
+
+impl Serialize for FailureReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A normalized account identifier: trimmed and lower-cased, so `Alice@Example.com ` and
+/// `alice@example.com` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey(Box<str>);
+
+impl AccountKey {
+    /// Normalizes a raw account field. Empty values and the access-log placeholder `-` are no
+    /// account at all.
+    pub fn normalize(raw: &str) -> Option<AccountKey> {
+        let t = raw.trim();
+        if t.is_empty() || t == "-" {
+            return None;
+        }
+        if t.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            return Some(AccountKey(t.into()));
+        }
+        Some(AccountKey(t.to_lowercase().into_boxed_str()))
+    }
+
+    /// Normalizes raw bytes: invalid UTF-8 (Shift-JIS names, say) is kept losslessly as
+    /// `\xNN` escapes so distinct byte strings stay distinct accounts.
+    pub fn normalize_bytes(raw: &[u8]) -> Option<AccountKey> {
+        AccountKey::normalize(&lossless_text(raw))
+    }
+
+    /// The normalized text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for AccountKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// An autonomous system number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Asn(pub u32);
+
+impl fmt::Display for Asn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A short, stable hash of a normalized postal or e-mail address. Addresses are personal data:
+/// they are compared by this hash and never printed in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AddressHash(pub u64);
+
+impl AddressHash {
+    /// Hashes an address after normalizing it: lower case, every run of whitespace and
+    /// punctuation (`,.-#/` and the Japanese full-width space and comma) folded to one space.
+    /// Returns `None` for an empty address.
+    pub fn of(raw: &str) -> Option<AddressHash> {
+        let mut norm = String::with_capacity(raw.len());
+        let mut pending_space = false;
+        for c in raw.chars() {
+            if c.is_whitespace() || matches!(c, ',' | '.' | '-' | '#' | '/' | '、' | '，' | '　')
+            {
+                pending_space = !norm.is_empty();
+                continue;
+            }
+            if pending_space {
+                norm.push(' ');
+                pending_space = false;
+            }
+            norm.extend(c.to_lowercase());
+        }
+        if norm.is_empty() {
+            return None;
+        }
+        let digest = Sha256::digest(norm.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Some(AddressHash(u64::from_be_bytes(first)))
+    }
+}
+
+impl fmt::Display for AddressHash {
+    /// Twelve hex digits: short enough to read, 48 bits is plenty to tell ship-tos apart.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:012x}", self.0 >> 16)
+    }
+}
+
+impl Serialize for AddressHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Order and account-change fields. Boxed in [`AuthEvent`] because most events (logins) have
+/// none of them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EventDetails {
+    /// The order's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Box<str>>,
+    /// The order total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    /// ISO 4217 currency code, upper case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Box<str>>,
+    /// True when a third-party marketplace seller fulfils the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<bool>,
+    /// The seller's name or id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seller: Option<Box<str>>,
+    /// Where the order ships to, hashed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ship_to: Option<AddressHash>,
+    /// The new shipping address of an `address_change`, hashed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<AddressHash>,
+    /// The new e-mail of an `email_change`, hashed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_email: Option<AddressHash>,
+}
+
+impl EventDetails {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == EventDetails::default()
+    }
+}
+
+/// Index of an input in the run (its position in the list of inputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SourceId(pub u32);
+
+/// Where a line came from: the input and its 1-based line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct LineMeta {
+    /// Which input.
+    pub source: SourceId,
+    /// 1-based line number within that input.
+    pub line: u64,
+}
+
+/// One normalized authentication or account event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthEvent {
+    /// Event time.
+    pub ts: Timestamp,
+    /// What happened.
+    #[serde(rename = "event")]
+    pub kind: EventKind,
+    /// Success, failure, or unknown.
+    pub outcome: Outcome,
+    /// Why a login failed, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<FailureReason>,
+    /// The account, normalized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountKey>,
+    /// The client address (after trusted-proxy resolution).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    /// The client's autonomous system, once enriched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<Asn>,
+    /// The client's user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<Box<str>>,
+    /// Order and change fields.
+    #[serde(
+        flatten,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_details"
+    )]
+    pub details: Option<Box<EventDetails>>,
+    /// How many identical events this line stands for (sshd's `message repeated N times`).
+    #[serde(skip_serializing_if = "is_one")]
+    pub repeat: u32,
+    /// Where the line came from.
+    #[serde(skip)]
+    pub origin: LineMeta,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+fn serialize_details<S: Serializer>(
+    d: &Option<Box<EventDetails>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => d.serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+impl AuthEvent {
+    /// A new event with everything optional unset and `repeat` = 1.
+    pub fn new(ts: Timestamp, kind: EventKind, origin: LineMeta) -> AuthEvent {
+        AuthEvent {
+            ts,
+            kind,
+            outcome: Outcome::Unknown,
+            reason: None,
+            account: None,
+            ip: None,
+            asn: None,
+            user_agent: None,
+            details: None,
+            repeat: 1,
+            origin,
+        }
+    }
+
+    /// The details, created empty on first use.
+    pub fn details_mut(&mut self) -> &mut EventDetails {
+        self.details.get_or_insert_with(Default::default)
+    }
+
+    /// True for a login that failed.
+    pub fn is_failed_login(&self) -> bool {
+        self.kind == EventKind::Login && self.outcome == Outcome::Failure
+    }
+}
+
+/// Text from log bytes without losing information: valid UTF-8 is borrowed as is, invalid bytes
+/// become `\xNN` escapes (so two different Shift-JIS names stay two different strings).
+pub fn lossless_text(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            let mut out = String::with_capacity(b.len() + 8);
+            for chunk in b.utf8_chunks() {
+                out.push_str(chunk.valid());
+                for byte in chunk.invalid() {
+                    out.push_str(&format!("\\x{byte:02X}"));
+                }
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_normalize_case_and_space() {
+        let a = AccountKey::normalize("  Alice@Example.COM ").unwrap();
+        assert_eq!(a.as_str(), "alice@example.com");
+        assert_eq!(AccountKey::normalize("-"), None);
+        assert_eq!(AccountKey::normalize("   "), None);
+        assert_eq!(AccountKey::normalize("ÉLODIE").unwrap().as_str(), "élodie");
+    }
+
+    #[test]
+    fn invalid_utf8_stays_distinct() {
+        // "田中" in Shift-JIS and a different Shift-JIS name.
+        let a = AccountKey::normalize_bytes(b"\x93\x63\x92\x86").unwrap();
+        let b = AccountKey::normalize_bytes(b"\x8e\x52\x93\x63").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str(), "\\x93c\\x92\\x86");
+    }
+
+    #[test]
+    fn address_hash_ignores_case_and_punctuation() {
+        let a = AddressHash::of("1-2-3 Shibuya, Tokyo").unwrap();
+        let b = AddressHash::of("1 2 3  shibuya tokyo").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, AddressHash::of("1-2-4 Shibuya, Tokyo").unwrap());
+        assert_eq!(AddressHash::of(" , "), None);
+        assert_eq!(a.to_string().len(), 12);
+    }
+
+    #[test]
+    fn event_serializes_with_canonical_names() {
+        let mut ev = AuthEvent::new(
+            Timestamp(1_763_633_702_000),
+            EventKind::Order,
+            LineMeta::default(),
+        );
+        ev.outcome = Outcome::Success;
+        ev.account = AccountKey::normalize("bob@example.jp");
+        ev.details_mut().amount = Some(12_800.0);
+        ev.details_mut().ship_to = AddressHash::of("Somewhere 1");
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.starts_with(r#"{"ts":"2025-11-20T10:15:02Z","event":"order","outcome":"success","account":"bob@example.jp""#), "{json}");
+        assert!(json.contains(r#""amount":12800.0"#), "{json}");
+        assert!(json.contains(r#""ship_to":""#), "{json}");
+        assert!(!json.contains("repeat"), "{json}");
+    }
+}
