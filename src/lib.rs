@@ -6,8 +6,14 @@
 
 #![deny(missing_docs)]
 
+pub mod alert;
 pub mod decode;
+pub mod detect;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod sink;
+pub mod source;
+pub mod stats;
 pub mod time;
+pub mod window;

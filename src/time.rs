@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in event time: milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -306,6 +306,51 @@ pub fn parse_duration(s: &str) -> Option<Millis> {
         total = total.checked_add(value.checked_mul(unit)?)?;
     }
     Some(total)
+}
+
+/// A span of time as written in the config file: `"10m"`, `"72h"`, `"1h30m"`, or a bare number
+/// of seconds. Serializes back to the same short form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span(pub Millis);
+
+impl Span {
+    /// The span in milliseconds.
+    pub fn millis(self) -> Millis {
+        self.0
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration(self.0))
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        let ms = match Raw::deserialize(d)? {
+            Raw::Seconds(s) => i64::try_from(s).ok().and_then(|s| s.checked_mul(SECOND)),
+            Raw::Text(t) => parse_duration(&t),
+        };
+        match ms {
+            Some(ms) if ms > 0 => Ok(Span(ms)),
+            _ => Err(serde::de::Error::custom(
+                "expected a positive duration such as \"10m\", \"90s\", \"72h\" or a number of seconds",
+            )),
+        }
+    }
 }
 
 /// Formats a duration the way a person writes it: `10m`, `72h`, `1h30m`, `45s`.

@@ -1,0 +1,251 @@
+//! Alerts: the output contract (`alerts.md`).
+//!
+//! Field names and rule ids are stable: users write SIEM queries and webhook handlers against
+//! them. An alert's `id` is a hash of rule, entity and the first event time of its episode, so
+//! re-running a scan gives the same ids, and a re-emission of the same episode (when its
+//! severity rises) keeps its id.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::event::Asn;
+use crate::time::Timestamp;
+
+/// A detection rule, by its stable id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// One address fails logins against many distinct accounts.
+    StuffingIp,
+    /// One ASN shows many failing addresses and accounts while each address stays low.
+    StuffingAsn,
+    /// Site-wide failure rates jump above their baseline.
+    StuffingGlobal,
+    /// One account fails many times.
+    BruteforceAccount,
+    /// A successful login from an attacking source.
+    CompromiseLogin,
+    /// Reset → change → order from new addresses.
+    TakeoverSequence,
+    /// Many orders or a high total in a short window.
+    OrdersBulk,
+    /// One ship-to receives orders from many accounts.
+    OrdersDropAddress,
+    /// Many password resets or security codes.
+    ResetFlood,
+}
+
+impl Rule {
+    /// Every rule, in the order of `alerts.md`.
+    pub const ALL: [Rule; 9] = [
+        Rule::StuffingIp,
+        Rule::StuffingAsn,
+        Rule::StuffingGlobal,
+        Rule::BruteforceAccount,
+        Rule::CompromiseLogin,
+        Rule::TakeoverSequence,
+        Rule::OrdersBulk,
+        Rule::OrdersDropAddress,
+        Rule::ResetFlood,
+    ];
+
+    /// The stable rule id.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::StuffingIp => "stuffing.ip",
+            Rule::StuffingAsn => "stuffing.asn",
+            Rule::StuffingGlobal => "stuffing.global",
+            Rule::BruteforceAccount => "bruteforce.account",
+            Rule::CompromiseLogin => "compromise.login",
+            Rule::TakeoverSequence => "takeover.sequence",
+            Rule::OrdersBulk => "orders.bulk",
+            Rule::OrdersDropAddress => "orders.drop_address",
+            Rule::ResetFlood => "reset.flood",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How urgent an alert is. Ordered: `Info < Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth recording.
+    Info,
+    /// Worth a look.
+    Low,
+    /// Worth acting on.
+    Medium,
+    /// Act now.
+    High,
+    /// Customers are being harmed.
+    Critical,
+}
+
+impl Severity {
+    /// The contract's lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl Serialize for Severity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    /// A client address.
+    Ip,
+    /// An autonomous system.
+    Asn,
+    /// An account.
+    Account,
+    /// A hashed ship-to address.
+    ShipTo,
+    /// The whole site.
+    Global,
+}
+
+impl EntityKind {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Ip => "ip",
+            EntityKind::Asn => "asn",
+            EntityKind::Account => "account",
+            EntityKind::ShipTo => "ship_to",
+            EntityKind::Global => "global",
+        }
+    }
+}
+
+impl Serialize for EntityKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The entity an alert is about, with its value as text (`alerts.md`, "Entity values").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Entity {
+    /// The kind.
+    pub kind: EntityKind,
+    /// The value: an address, an ASN number, a normalized account, a ship-to hash, or `*`.
+    pub value: String,
+}
+
+/// One alert, as serialized to JSON lines and webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Stable hash of rule, entity and first event time.
+    pub id: String,
+    /// The rule that fired.
+    pub rule: Rule,
+    /// How urgent.
+    pub severity: Severity,
+    /// What it is about.
+    pub entity: Entity,
+    /// Event time of the first event in the evidence.
+    pub first_seen: Timestamp,
+    /// Event time of the last event in the evidence.
+    pub last_seen: Timestamp,
+    /// The entity's ASN, when an ASN database is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<Asn>,
+    /// The ASN's organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<String>,
+    /// One line a person can read.
+    pub summary: String,
+    /// The numbers behind the decision, including each threshold crossed.
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// A bounded sample of the accounts involved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+}
+
+impl Alert {
+    /// The stable id of an episode: the first 16 hex digits of
+    /// SHA-256(`rule \0 kind \0 value \0 first_seen_millis`).
+    pub fn episode_id(rule: Rule, entity: &Entity, first_seen: Timestamp) -> String {
+        let mut h = Sha256::new();
+        h.update(rule.as_str().as_bytes());
+        h.update([0]);
+        h.update(entity.kind.as_str().as_bytes());
+        h.update([0]);
+        h.update(entity.value.as_bytes());
+        h.update([0]);
+        h.update(first_seen.millis().to_be_bytes());
+        let digest = h.finalize();
+        let mut out = String::with_capacity(16);
+        for b in &digest[..8] {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+}
+
+/// Formats an integer with thousands separators (`1,104`), for summaries.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let e = Entity {
+            kind: EntityKind::Ip,
+            value: "203.0.113.7".into(),
+        };
+        let a = Alert::episode_id(Rule::StuffingIp, &e, Timestamp(1_000));
+        assert_eq!(a, Alert::episode_id(Rule::StuffingIp, &e, Timestamp(1_000)));
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, Alert::episode_id(Rule::StuffingIp, &e, Timestamp(2_000)));
+        assert_ne!(a, Alert::episode_id(Rule::ResetFlood, &e, Timestamp(1_000)));
+    }
+
+    #[test]
+    fn severity_orders() {
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_104), "1,104");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+    }
+}

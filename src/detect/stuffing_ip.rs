@@ -1,0 +1,488 @@
+//! `stuffing.ip`: one address fails logins against many distinct accounts in a sliding window.
+//!
+//! This is the classic single-source list replay. The signal is the number of *distinct*
+//! accounts with failed logins from one address within the window, not the number of failures:
+//! a user retrying their own password fails many times against one account (that is
+//! `bruteforce.account`), while a list replay touches a new account with almost every try.
+//! When the log carries no account names (a plain access log of `POST /login`), the detector
+//! falls back to the number of failed logins from the address.
+//!
+//! Episodes: an alert opens when a threshold is crossed, is emitted again (same id) only when
+//! its severity rises, and closes once the address has had no failure for a whole window.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::detect::Detector;
+use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
+use crate::time::{MINUTE, Span, Timestamp};
+use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
+
+/// Settings of `stuffing.ip` (section `[detect.stuffing_ip]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StuffingIpConfig {
+    /// Turn the rule off.
+    pub enabled: bool,
+    /// Length of the sliding window.
+    pub window: Span,
+    /// Distinct accounts with failed logins from one address within the window that open an
+    /// alert (medium).
+    pub min_distinct_accounts: u32,
+    /// Distinct accounts that raise the alert to high.
+    pub high_distinct_accounts: u32,
+    /// Failed logins without an account name (access logs) from one address within the window
+    /// that open an alert, for logs that do not name accounts.
+    pub min_failures_without_account: u32,
+    /// At most this many addresses are tracked at once; beyond it the least recently active
+    /// addresses are evicted (and counted), so a flood of random addresses cannot exhaust memory.
+    pub max_tracked_ips: usize,
+    /// At most this many failures are kept per address and window.
+    pub max_failures_per_ip: usize,
+    /// Accounts listed in an alert's `accounts` sample.
+    pub accounts_sample: usize,
+}
+
+impl Default for StuffingIpConfig {
+    fn default() -> StuffingIpConfig {
+        StuffingIpConfig {
+            enabled: true,
+            window: Span(10 * MINUTE),
+            min_distinct_accounts: 20,
+            high_distinct_accounts: 100,
+            min_failures_without_account: 50,
+            max_tracked_ips: 1_000_000,
+            max_failures_per_ip: 100_000,
+            accounts_sample: 20,
+        }
+    }
+}
+
+/// Per-address state: the failures inside the window and the open episode, if any.
+#[derive(Debug)]
+struct IpWindow {
+    /// Failed logins that named an account, keyed by a seeded hash of the account.
+    accounts: SlidingDistinct,
+    /// Failed logins that named no account.
+    anonymous: SlidingCount,
+    /// Failed logins with reason `unknown_account` (a subset of `accounts`).
+    unknown: SlidingCount,
+    /// Successful logins.
+    successes: SlidingCount,
+    asn: Option<Asn>,
+    last_seen: Timestamp,
+    sample: Vec<AccountKey>,
+    episode: Option<Episode>,
+}
+
+#[derive(Debug)]
+struct Episode {
+    id: String,
+    first_seen: Timestamp,
+    severity: Severity,
+}
+
+/// The `stuffing.ip` detector.
+#[derive(Debug)]
+pub struct StuffingIpDetector {
+    cfg: StuffingIpConfig,
+    ips: HashMap<IpAddr, IpWindow, foldhash::quality::RandomState>,
+    hasher: KeyHasher,
+    watermark: Timestamp,
+    evicted: u64,
+    events_since_sweep: u64,
+}
+
+impl StuffingIpDetector {
+    /// A detector with the given settings.
+    pub fn new(cfg: StuffingIpConfig) -> StuffingIpDetector {
+        StuffingIpDetector {
+            cfg,
+            ips: HashMap::default(),
+            hasher: KeyHasher::default(),
+            watermark: Timestamp(i64::MIN),
+            evicted: 0,
+            events_since_sweep: 0,
+        }
+    }
+
+    fn window_ms(&self) -> i64 {
+        self.cfg.window.millis()
+    }
+
+    /// Drops addresses with nothing left in their window, then, if still over the limit, the
+    /// least recently active tenth.
+    fn sweep(&mut self) {
+        let horizon = self.watermark.0.saturating_sub(self.window_ms());
+        self.ips.retain(|_, w| w.last_seen.0 > horizon);
+        if self.ips.len() > self.cfg.max_tracked_ips {
+            let mut ages: Vec<i64> = self.ips.values().map(|w| w.last_seen.0).collect();
+            let cut = ages.len() - self.cfg.max_tracked_ips * 9 / 10;
+            let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
+            let cutoff = *nth;
+            let before = self.ips.len();
+            self.ips.retain(|_, w| w.last_seen.0 > cutoff);
+            self.evicted += (before - self.ips.len()) as u64;
+        }
+    }
+}
+
+impl Detector for StuffingIpDetector {
+    fn name(&self) -> &'static str {
+        Rule::StuffingIp.as_str()
+    }
+
+    fn observe(&mut self, ev: &AuthEvent, out: &mut Vec<Alert>) {
+        if !self.cfg.enabled || ev.kind != EventKind::Login {
+            return;
+        }
+        let Some(ip) = ev.ip else { return };
+        if ev.ts > self.watermark {
+            self.watermark = ev.ts;
+        }
+        self.events_since_sweep += 1;
+        if self.events_since_sweep >= 65_536 || self.ips.len() > self.cfg.max_tracked_ips {
+            self.events_since_sweep = 0;
+            self.sweep();
+        }
+        let window = self.window_ms();
+        let max_failures = self.cfg.max_failures_per_ip;
+        let state = self.ips.entry(ip).or_insert_with(|| IpWindow {
+            accounts: SlidingDistinct::new(max_failures),
+            anonymous: SlidingCount::default(),
+            unknown: SlidingCount::default(),
+            successes: SlidingCount::default(),
+            asn: None,
+            last_seen: ev.ts,
+            sample: Vec::new(),
+            episode: None,
+        });
+        // An episode ends once a whole window has passed without a failure from the address.
+        if state.episode.is_some() && ev.ts.0 - state.last_seen.0 >= window {
+            state.episode = None;
+            state.sample.clear();
+        }
+        state.last_seen = state.last_seen.max(ev.ts);
+        if ev.asn.is_some() {
+            state.asn = ev.asn;
+        }
+        let now = self.watermark;
+        state.accounts.expire(now, window);
+        state.anonymous.expire(now, window);
+        state.unknown.expire(now, window);
+        state.successes.expire(now, window);
+        match ev.outcome {
+            Outcome::Success => {
+                state.successes.push(ev.ts);
+                return;
+            }
+            Outcome::Unknown => return,
+            Outcome::Failure => {}
+        }
+        match &ev.account {
+            Some(account) => {
+                state
+                    .accounts
+                    .push(ev.ts, self.hasher.hash(account.as_str().as_bytes()));
+                if state.sample.len() < self.cfg.accounts_sample && !state.sample.contains(account)
+                {
+                    state.sample.push(account.clone());
+                }
+                if ev.reason == Some(FailureReason::UnknownAccount) {
+                    state.unknown.push(ev.ts);
+                }
+            }
+            None => state.anonymous.push(ev.ts),
+        }
+
+        let distinct = state.accounts.distinct() as u32;
+        let anonymous = state.anonymous.len() as u32;
+        let by_accounts = distinct >= self.cfg.min_distinct_accounts;
+        let by_failures = anonymous >= self.cfg.min_failures_without_account;
+        if !by_accounts && !by_failures {
+            return;
+        }
+        let severity = if distinct >= self.cfg.high_distinct_accounts
+            || anonymous >= self.cfg.min_failures_without_account.saturating_mul(5)
+        {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let first_in_window = [state.accounts.oldest(), state.anonymous.oldest()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(ev.ts);
+        let entity = Entity {
+            kind: EntityKind::Ip,
+            value: ip.to_string(),
+        };
+        let (id, first_seen) = match &mut state.episode {
+            Some(ep) if severity <= ep.severity => return,
+            Some(ep) => {
+                ep.severity = severity;
+                (ep.id.clone(), ep.first_seen)
+            }
+            None => {
+                let id = Alert::episode_id(Rule::StuffingIp, &entity, first_in_window);
+                state.episode = Some(Episode {
+                    id: id.clone(),
+                    first_seen: first_in_window,
+                    severity,
+                });
+                (id, first_in_window)
+            }
+        };
+
+        let failures = state.accounts.len() + state.anonymous.len();
+        let named = state.accounts.len();
+        let unknown_ratio = if named > 0 {
+            state.unknown.len() as f64 / named as f64
+        } else {
+            0.0
+        };
+        let unknown_ratio = (unknown_ratio * 100.0).round() / 100.0;
+        let window_text = self.cfg.window.to_string();
+        let summary = if by_accounts {
+            format!(
+                "{} failed logins to {} distinct accounts in {} ({}% unknown accounts)",
+                entity.value,
+                thousands(u64::from(distinct)),
+                window_text,
+                (unknown_ratio * 100.0).round() as u32
+            )
+        } else {
+            format!(
+                "{} failed {} logins in {} (the log names no accounts)",
+                entity.value,
+                thousands(u64::from(anonymous)),
+                window_text
+            )
+        };
+        let mut crossed = Map::new();
+        if by_accounts {
+            crossed.insert(
+                "distinct_accounts".into(),
+                json!({"value": distinct, "threshold": self.cfg.min_distinct_accounts,
+                       "exceeded_by": distinct - self.cfg.min_distinct_accounts}),
+            );
+        }
+        if by_failures {
+            crossed.insert(
+                "failures_without_account".into(),
+                json!({"value": anonymous, "threshold": self.cfg.min_failures_without_account,
+                       "exceeded_by": anonymous - self.cfg.min_failures_without_account}),
+            );
+        }
+        let mut evidence = Map::new();
+        evidence.insert("attempts".into(), json!(failures + state.successes.len()));
+        evidence.insert("failures".into(), json!(failures));
+        evidence.insert("successes".into(), json!(state.successes.len()));
+        evidence.insert("distinct_accounts".into(), json!(distinct));
+        evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
+        evidence.insert("window".into(), json!(window_text));
+        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+
+        out.push(Alert {
+            id,
+            rule: Rule::StuffingIp,
+            severity,
+            entity,
+            first_seen,
+            last_seen: ev.ts,
+            asn: state.asn,
+            as_org: None,
+            summary,
+            evidence,
+            accounts: state
+                .sample
+                .iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
+        });
+    }
+
+    fn advance(&mut self, watermark: Timestamp, _out: &mut Vec<Alert>) {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.sweep();
+        }
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("stuffing_ip.tracked_ips", self.ips.len() as u64),
+            ("stuffing_ip.evicted_ips", self.evicted),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::LineMeta;
+    use crate::time::SECOND;
+
+    fn login(t: i64, ip: &str, account: Option<&str>, outcome: Outcome) -> AuthEvent {
+        let mut ev = AuthEvent::new(Timestamp(t), EventKind::Login, LineMeta::default());
+        ev.ip = Some(ip.parse().unwrap());
+        ev.account = account.and_then(AccountKey::normalize);
+        ev.outcome = outcome;
+        if outcome == Outcome::Failure {
+            ev.reason = Some(FailureReason::UnknownAccount);
+        }
+        ev
+    }
+
+    fn run(events: &[AuthEvent]) -> Vec<Alert> {
+        let mut d = StuffingIpDetector::new(StuffingIpConfig::default());
+        let mut out = Vec::new();
+        for ev in events {
+            d.observe(ev, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn fires_at_twenty_distinct_accounts_and_rises_at_one_hundred() {
+        let events: Vec<_> = (0..150)
+            .map(|i| {
+                let acct = format!("user{i}@example.com");
+                login(i * SECOND, "203.0.113.7", Some(&acct), Outcome::Failure)
+            })
+            .collect();
+        let alerts = run(&events);
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        let (open, rise) = (&alerts[0], &alerts[1]);
+        assert_eq!(open.rule, Rule::StuffingIp);
+        assert_eq!(open.entity.value, "203.0.113.7");
+        assert_eq!(open.severity, Severity::Medium);
+        assert_eq!(open.evidence["distinct_accounts"], json!(20));
+        assert_eq!(open.evidence["unknown_account_ratio"], json!(1.0));
+        assert_eq!(open.first_seen, Timestamp(0));
+        assert_eq!(open.last_seen, Timestamp(19 * SECOND));
+        assert_eq!(open.accounts.len(), 20);
+        assert_eq!(rise.severity, Severity::High);
+        assert_eq!(rise.id, open.id, "a rise keeps the episode id");
+        assert_eq!(rise.evidence["distinct_accounts"], json!(100));
+        assert_eq!(
+            open.summary,
+            "203.0.113.7 failed logins to 20 distinct accounts in 10m (100% unknown accounts)"
+        );
+    }
+
+    #[test]
+    fn nineteen_accounts_is_a_near_miss() {
+        let events: Vec<_> = (0..19)
+            .map(|i| {
+                login(
+                    i * SECOND,
+                    "198.51.100.1",
+                    Some(&format!("u{i}")),
+                    Outcome::Failure,
+                )
+            })
+            .collect();
+        assert!(run(&events).is_empty());
+    }
+
+    #[test]
+    fn one_account_retrying_is_not_stuffing() {
+        let events: Vec<_> = (0..500)
+            .map(|i| login(i * SECOND, "198.51.100.1", Some("alice"), Outcome::Failure))
+            .collect();
+        assert!(run(&events).is_empty());
+    }
+
+    #[test]
+    fn slow_list_outside_the_window_stays_silent() {
+        // 40 accounts, one every minute: never 20 within 10 minutes.
+        let events: Vec<_> = (0..40)
+            .map(|i| {
+                login(
+                    i * MINUTE,
+                    "198.51.100.9",
+                    Some(&format!("u{i}")),
+                    Outcome::Failure,
+                )
+            })
+            .collect();
+        assert!(run(&events).is_empty());
+    }
+
+    #[test]
+    fn successful_logins_from_a_nat_are_not_failures() {
+        let events: Vec<_> = (0..300)
+            .map(|i| {
+                login(
+                    i * SECOND,
+                    "192.0.2.10",
+                    Some(&format!("staff{i}")),
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        assert!(run(&events).is_empty());
+    }
+
+    #[test]
+    fn access_log_without_accounts_uses_failure_count() {
+        let events: Vec<_> = (0..60)
+            .map(|i| login(i * SECOND, "2001:db8::7", None, Outcome::Failure))
+            .collect();
+        let alerts = run(&events);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].entity.value, "2001:db8::7");
+        assert_eq!(alerts[0].evidence["failures"], json!(50));
+        assert!(alerts[0].summary.contains("the log names no accounts"));
+    }
+
+    #[test]
+    fn a_new_episode_after_a_quiet_window_gets_a_new_id() {
+        let mut events: Vec<_> = (0..25)
+            .map(|i| {
+                login(
+                    i * SECOND,
+                    "203.0.113.9",
+                    Some(&format!("a{i}")),
+                    Outcome::Failure,
+                )
+            })
+            .collect();
+        events.extend((0..25).map(|i| {
+            login(
+                3_600 * SECOND + i * SECOND,
+                "203.0.113.9",
+                Some(&format!("b{i}")),
+                Outcome::Failure,
+            )
+        }));
+        let alerts = run(&events);
+        assert_eq!(alerts.len(), 2);
+        assert_ne!(alerts[0].id, alerts[1].id);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_max_tracked_ips() {
+        let cfg = StuffingIpConfig {
+            max_tracked_ips: 1_000,
+            ..StuffingIpConfig::default()
+        };
+        let mut d = StuffingIpDetector::new(cfg);
+        let mut out = Vec::new();
+        for i in 0u32..20_000 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            let mut ev = login(i64::from(i), "0.0.0.0", Some("x"), Outcome::Failure);
+            ev.ip = Some(ip);
+            d.observe(&ev, &mut out);
+        }
+        assert!(d.ips.len() <= 1_001, "{}", d.ips.len());
+        assert!(d.evicted > 0);
+        assert!(out.is_empty());
+    }
+}
