@@ -841,6 +841,45 @@ fn looks_like_access_detection() {
 }
 
 #[test]
+fn ipv4_fast_path_agrees_with_std() {
+    for s in [
+        "1.2.3.4",
+        "0.0.0.0",
+        "255.255.255.255",
+        "10.0.0.1",
+        "256.1.1.1",
+        "01.2.3.4",
+        "1.2.3",
+        "1.2.3.4.5",
+        "1..2.3",
+        ".1.2.3",
+        "1.2.3.",
+        "1.2.3.4a",
+        "1234.1.1.1",
+        "1.2.3.0400",
+        "",
+        "::1",
+        "1.2.3.-4",
+    ] {
+        let std = s.parse::<Ipv4Addr>().ok();
+        assert_eq!(parse_ipv4_fast(s.as_bytes()), std, "{s}");
+    }
+}
+
+#[test]
+fn time_cache_follows_the_line() {
+    let mut d = DEFAULT.clone();
+    let a = line("1.2.3.4", "-", "POST /login HTTP/1.1", 401, "");
+    let b = String::from_utf8(a.clone())
+        .unwrap()
+        .replace("10:15:02", "10:15:03");
+    let ta = d.decode(&a, &meta()).unwrap().unwrap().ts;
+    let tb = d.decode(b.as_bytes(), &meta()).unwrap().unwrap().ts;
+    assert_eq!(tb.millis() - ta.millis(), 1000);
+    assert_eq!(d.decode(&a, &meta()).unwrap().unwrap().ts, ta);
+}
+
+#[test]
 fn decoder_name() {
     assert_eq!(decoder(&AccessConfig::default()).name(), "access");
 }
