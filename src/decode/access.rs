@@ -17,7 +17,9 @@
 //!   well-formed log line about no request: `Ok(None)`. Blank lines are `Ok(None)` too.
 //! - **Route map.** `routes` replaces the defaults ([`default_routes`]) when set; `extra_routes`
 //!   are checked before `routes`. First match wins. Paths are matched without the query string,
-//!   case-insensitively, after undoing log escapes and percent-encoding.
+//!   case-insensitively, after undoing log escapes and percent-encoding. Besides the routes of
+//!   `events.md`, the defaults send logout, signup and MFA paths to their own events, ahead of
+//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login.
 //! - **Outcome.** `login` and `mfa_challenge`: 401/403 failure, 301/302/303 success, anything
 //!   else unknown. Other events: 4xx/5xx failure (an order answered 500 placed no order), 2xx/3xx
 //!   success. Both lists are configurable per route.
@@ -72,14 +74,15 @@ pub struct AccessConfig {
     /// Query-string parameter that holds the account when `$remote_user` is `-`
     /// (e.g. `email`); percent-decoded. Default: none.
     pub account_query_param: Option<String>,
-    /// 0-based index, among the extra fields after the user agent, of a field that holds the
-    /// account (e.g. a logged `$upstream_http_x_user`). Default: none.
+    /// 0-based index, among the extra fields after the user agent (after the size in the
+    /// `common` format), of a field that holds the account (e.g. a logged
+    /// `$upstream_http_x_user`). Default: none.
     pub account_field: Option<usize>,
     /// Networks (CIDR or single addresses, IPv4 or IPv6) of the reverse proxies whose
     /// `X-Forwarded-For` is believed. Default: empty, so X-Forwarded-For is ignored.
     pub trusted_proxies: Vec<String>,
-    /// 0-based index, among the extra fields after the user agent, of the X-Forwarded-For
-    /// field. Default: none, meaning the first quoted extra field that is a comma-separated
+    /// 0-based index, among the extra fields after the user agent (after the size in the
+    /// `common` format), of the X-Forwarded-For field. Default: none, meaning the first quoted extra field that is a comma-separated
     /// list of addresses.
     pub xff_field: Option<usize>,
     /// Treat a request with a user name answered 401 as a failed login even when no route
@@ -331,8 +334,9 @@ fn user_agent_text(ua: &[u8]) -> Option<Box<str>> {
     text.get(..cut).map(Box::from)
 }
 
-/// True when `line` looks like an access-log line: it splits and its time parses. Cheap
-/// enough to run on the first lines of an input for format detection.
+/// True when `line` looks like an access-log line: it splits, its time parses and its first
+/// field is an address. Cheap enough to run on the first lines of an input for format
+/// detection.
 pub fn looks_like_access(line: &[u8]) -> bool {
     split_access_line(line)
         .is_ok_and(|r| parse_clf(r.time).is_some() && parse_ip(r.client).is_some())
