@@ -1,0 +1,379 @@
+//! Web access logs: nginx `combined`, Apache `combined` and `common`, with optional extra
+//! trailing fields (`$request_time`, `"$http_x_forwarded_for"`, …).
+//!
+//! Each line is split by a hand-written zero-copy splitter ([`split_access_line`]); a
+//! configurable **route map** then decides which requests are authentication or account events
+//! (`POST /login` → `login`). Everything else (`GET /`, static files, health checks) is
+//! recognized and irrelevant: `Ok(None)`.
+//!
+//! Decisions worth knowing:
+//!
+//! - **Validation.** Every line has its time and client address parsed, GET or POST, so a
+//!   broken line is counted as rejected whatever its method. Reasons: `malformed_access_line`,
+//!   `bad_client_address` (hostnames from Apache `HostnameLookups` included), `bad_timestamp`,
+//!   `bad_request_line` (request not quoted or unterminated), `bad_status`, `bad_bytes_sent`.
+//! - **Not a request.** A request line that is not `METHOD target [protocol]` (a TLS handshake
+//!   sent to port 80 shows up as `"\x16\x03\x01…" 400`, or `"-"` for an empty connection) is a
+//!   well-formed log line about no request: `Ok(None)`. Blank lines are `Ok(None)` too.
+//! - **Route map.** `routes` replaces the defaults ([`default_routes`]) when set; `extra_routes`
+//!   are checked before `routes`. First match wins. Paths are matched without the query string,
+//!   case-insensitively, after undoing log escapes and percent-encoding. Besides the routes of
+//!   `events.md`, the defaults send logout, signup and MFA paths to their own events, ahead of
+//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login.
+//! - **Outcome.** `login` and `mfa_challenge`: 401/403 failure, 301/302/303 success, anything
+//!   else unknown. Other events: 4xx/5xx failure (an order answered 500 placed no order), 2xx/3xx
+//!   success. Both lists are configurable per route.
+//! - **HTTP Basic auth.** With `basic_auth_failures` (default on), a request that carries a user
+//!   name and is answered 401 is a failed `login` for that user even when no route matches: the
+//!   classic htpasswd brute force.
+//! - **Account.** `$remote_user` when set; else the `account_query_param` from the query string;
+//!   else the `account_field`-th extra field. Log escapes are undone first, so a UTF-8 or
+//!   Shift-JIS name that nginx wrote as `\xE7\x94\xB0` is the same account as in the app's own
+//!   logs.
+//! - **Client address.** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes IPv4. `X-Forwarded-For` is
+//!   used only when the peer is inside `trusted_proxies`: the client is the rightmost address in
+//!   the chain that is not itself a trusted proxy.
+//! - **User agent.** Unescaped, kept as lossless text, cut to [`MAX_USER_AGENT`] bytes.
+
+mod cidr;
+mod route;
+mod split;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::Deserialize;
+
+pub use cidr::{Cidr, CidrSet};
+pub use route::{RouteConfig, StatusPattern, default_routes};
+pub use split::{
+    AccessRecord, BAD_BYTES_SENT, BAD_CLIENT_ADDRESS, BAD_REQUEST_LINE, BAD_STATUS, BAD_TIMESTAMP,
+    ExtraField, ExtraFields, MALFORMED, percent_decode, split_access_line, unescape,
+};
+
+use self::route::RouteMap;
+use self::split::snippet;
+use crate::decode::Decoder;
+use crate::error::{ConfigError, ParseError};
+use crate::event::{AccountKey, AuthEvent, EventKind, LineMeta, Outcome, lossless_text};
+use crate::time::{Timestamp, parse_clf};
+
+/// User agents longer than this many bytes are cut (at a character boundary): real ones are a
+/// few hundred bytes, and a megabyte of junk should not be carried through every detector.
+pub const MAX_USER_AGENT: usize = 1024;
+
+/// The `[access]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// The route map, checked in order (first match wins). Setting it replaces the defaults
+    /// ([`default_routes`]); an empty list turns them all off.
+    pub routes: Vec<RouteConfig>,
+    /// Routes checked before `routes`: the way to add a site's own endpoints and keep the
+    /// defaults. Default: none.
+    pub extra_routes: Vec<RouteConfig>,
+    /// Query-string parameter that holds the account when `$remote_user` is `-`
+    /// (e.g. `email`); percent-decoded. Default: none.
+    pub account_query_param: Option<String>,
+    /// 0-based index, among the extra fields after the user agent (after the size in the
+    /// `common` format), of a field that holds the account (e.g. a logged
+    /// `$upstream_http_x_user`). Default: none.
+    pub account_field: Option<usize>,
+    /// Networks (CIDR or single addresses, IPv4 or IPv6) of the reverse proxies whose
+    /// `X-Forwarded-For` is believed. Default: empty, so X-Forwarded-For is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// 0-based index, among the extra fields after the user agent (after the size in the
+    /// `common` format), of the X-Forwarded-For field. Default: none, meaning the first quoted extra field that is a comma-separated
+    /// list of addresses.
+    pub xff_field: Option<usize>,
+    /// Treat a request with a user name answered 401 as a failed login even when no route
+    /// matches (HTTP Basic auth). Default: true.
+    pub basic_auth_failures: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> AccessConfig {
+        AccessConfig {
+            routes: default_routes(),
+            extra_routes: Vec::new(),
+            account_query_param: None,
+            account_field: None,
+            trusted_proxies: Vec::new(),
+            xff_field: None,
+            basic_auth_failures: true,
+        }
+    }
+}
+
+/// Decodes nginx and Apache access logs into events through the route map.
+#[derive(Debug, Clone)]
+pub struct AccessDecoder {
+    routes: RouteMap,
+    account_query_param: Option<Box<[u8]>>,
+    account_field: Option<usize>,
+    trusted: CidrSet,
+    xff_field: Option<usize>,
+    basic_auth_failures: bool,
+    /// The last time field and its value: consecutive lines mostly share their second, and a
+    /// 26-byte compare is cheaper than parsing.
+    last_time: Option<([u8; 26], Timestamp)>,
+}
+
+impl AccessDecoder {
+    /// Compiles the route map and the trusted-proxy list once. A bad regex, event name, status
+    /// or network is a [`ConfigError::BadValue`] naming its key (`access.routes[1].path`).
+    pub fn new(cfg: &AccessConfig) -> Result<AccessDecoder, ConfigError> {
+        let routes = RouteMap::compile(&[
+            ("access.extra_routes", &cfg.extra_routes),
+            ("access.routes", &cfg.routes),
+        ])?;
+        let trusted = cfg
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Cidr::parse(s).ok_or_else(|| ConfigError::BadValue {
+                    key: format!("access.trusted_proxies[{i}]"),
+                    message: format!("`{s}` is not an address or CIDR network"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let account_query_param = match cfg.account_query_param.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(ConfigError::BadValue {
+                    key: "access.account_query_param".into(),
+                    message: "empty parameter name".into(),
+                });
+            }
+            Some(p) => Some(p.as_bytes().into()),
+            None => None,
+        };
+        Ok(AccessDecoder {
+            routes,
+            account_query_param,
+            account_field: cfg.account_field,
+            trusted: CidrSet(trusted),
+            xff_field: cfg.xff_field,
+            basic_auth_failures: cfg.basic_auth_failures,
+            last_time: None,
+        })
+    }
+
+    /// Parses the time and the peer address of a split line: every line pays for this so that
+    /// a broken line is rejected whatever its method.
+    fn validate(&mut self, rec: &AccessRecord<'_>) -> Result<(Timestamp, IpAddr), ParseError> {
+        let ts = match &self.last_time {
+            Some((raw, ts)) if raw.as_slice() == rec.time => *ts,
+            _ => {
+                let ts = parse_clf(rec.time)
+                    .ok_or_else(|| ParseError::with_detail(BAD_TIMESTAMP, snippet(rec.time)))?;
+                if let Ok(raw) = <[u8; 26]>::try_from(rec.time) {
+                    self.last_time = Some((raw, ts));
+                }
+                ts
+            }
+        };
+        let peer = parse_ip(rec.client)
+            .ok_or_else(|| ParseError::with_detail(BAD_CLIENT_ADDRESS, snippet(rec.client)))?;
+        Ok((ts, peer))
+    }
+
+    /// The account of a request: `$remote_user`, else the query parameter, else the extra
+    /// field.
+    fn account(&self, rec: &AccessRecord<'_>) -> Option<AccountKey> {
+        if let Some(a) = user_account(rec.user) {
+            return Some(a);
+        }
+        if let Some(name) = &self.account_query_param
+            && let Some(v) = query_param(rec.query, name)
+            && let Some(a) = AccountKey::normalize_bytes(&percent_decode(&unescape(v), true))
+        {
+            return Some(a);
+        }
+        let f = rec.extra_field(self.account_field?)?;
+        AccountKey::normalize_bytes(&unescape(f.value))
+    }
+
+    /// The client address: the peer, or from X-Forwarded-For when the peer is trusted.
+    fn client(&self, peer: IpAddr, rec: &AccessRecord<'_>) -> IpAddr {
+        if self.trusted.is_empty() || !self.trusted.contains(peer) {
+            return peer;
+        }
+        let xff = match self.xff_field {
+            Some(n) => rec.extra_field(n).map(|f| f.value),
+            None => rec
+                .extras()
+                .find(|f| f.quoted && is_address_list(f.value))
+                .map(|f| f.value),
+        };
+        match xff {
+            Some(list) => resolve_forwarded(peer, list, &self.trusted),
+            None => peer,
+        }
+    }
+}
+
+/// The account named by `$remote_user` / `%u`. Apache writes `""` for an empty name.
+fn user_account(user: &[u8]) -> Option<AccountKey> {
+    match user {
+        b"-" | b"" | b"\"\"" => None,
+        u => AccountKey::normalize_bytes(&unescape(u)),
+    }
+}
+
+/// The raw value of the first `name=` parameter of a query string (key compared after
+/// percent-decoding, ASCII case-insensitively).
+fn query_param<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+    query.split(|&c| c == b'&').find_map(|pair| {
+        let (k, v) = match memchr::memchr(b'=', pair) {
+            Some(i) => (pair.get(..i)?, pair.get(i + 1..)?),
+            None => (pair, &[][..]),
+        };
+        percent_decode(k, true)
+            .eq_ignore_ascii_case(name)
+            .then_some(v)
+    })
+}
+
+/// Dotted-quad IPv4 in its canonical form (no leading zeros, as `std` requires), without the
+/// UTF-8 check and generic parser `std` goes through: this runs on every line. Anything else
+/// returns `None` and is left to `std`.
+fn parse_ipv4_fast(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0usize;
+    let mut val = 0u32;
+    let mut digits = 0u32;
+    for &c in b {
+        if c.is_ascii_digit() {
+            if digits == 3 || (digits > 0 && val == 0) {
+                return None;
+            }
+            val = val * 10 + u32::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' && digits > 0 {
+            *octets.get_mut(n)? = u8::try_from(val).ok()?;
+            n += 1;
+            val = 0;
+            digits = 0;
+        } else {
+            return None;
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    *octets.get_mut(3)? = u8::try_from(val).ok()?;
+    Some(Ipv4Addr::from(octets))
+}
+
+/// One X-Forwarded-For entry: an address, optionally with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`), as some proxies write them.
+fn parse_forwarded_entry(e: &[u8]) -> Option<IpAddr> {
+    let e = e.trim_ascii();
+    if let Some(ip) = parse_ip(e) {
+        return Some(ip);
+    }
+    if let Some(inner) = e.strip_prefix(b"[") {
+        let end = memchr::memchr(b']', inner)?;
+        return parse_ip(inner.get(..end)?);
+    }
+    let colon = memchr::memchr(b':', e)?;
+    match e.get(colon + 1..) {
+        Some(port) if !port.is_empty() && port.iter().all(u8::is_ascii_digit) => {
+            parse_ip(e.get(..colon)?).filter(IpAddr::is_ipv4)
+        }
+        _ => None,
+    }
+}
+
+/// True when a field is a comma-separated list of addresses (how an unlabelled
+/// X-Forwarded-For field is recognized).
+fn is_address_list(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.split(|&c| c == b',')
+            .all(|e| parse_forwarded_entry(e).is_some())
+}
+
+/// Walks X-Forwarded-For from the right, skipping trusted proxies; the first untrusted address
+/// is the client. An unreadable entry stops the walk at the nearest address we trust.
+fn resolve_forwarded(peer: IpAddr, list: &[u8], trusted: &CidrSet) -> IpAddr {
+    let mut client = peer;
+    for entry in list.rsplit(|&c| c == b',') {
+        match parse_forwarded_entry(entry) {
+            Some(ip) => {
+                client = ip;
+                if !trusted.contains(ip) {
+                    return ip;
+                }
+            }
+            None => return client,
+        }
+    }
+    client
+}
+
+/// Parses an address, folding IPv4-mapped IPv6 into IPv4.
+fn parse_ip(b: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4_fast(b) {
+        return Some(IpAddr::V4(v4));
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
+/// Lossless user-agent text, cut to [`MAX_USER_AGENT`] bytes at a character boundary.
+fn user_agent_text(ua: &[u8]) -> Option<Box<str>> {
+    if ua.is_empty() || ua == b"-" {
+        return None;
+    }
+    let raw = unescape(ua);
+    let text = lossless_text(&raw);
+    let mut cut = text.len().min(MAX_USER_AGENT);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.get(..cut).map(Box::from)
+}
+
+/// True when `line` looks like an access-log line: it splits, its time parses and its first
+/// field is an address. Cheap enough to run on the first lines of an input for format
+/// detection.
+pub fn looks_like_access(line: &[u8]) -> bool {
+    split_access_line(line)
+        .is_ok_and(|r| parse_clf(r.time).is_some() && parse_ip(r.client).is_some())
+}
+
+impl Decoder for AccessDecoder {
+    fn name(&self) -> &'static str {
+        "access"
+    }
+
+    fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
+        if line.trim_ascii().is_empty() {
+            return Ok(None);
+        }
+        let rec = split_access_line(line)?;
+        let (ts, peer) = self.validate(&rec)?;
+        if !rec.is_request() {
+            return Ok(None);
+        }
+        let (kind, outcome) = match self.routes.classify(rec.method, rec.path, rec.status) {
+            Some(c) => c,
+            None if self.basic_auth_failures
+                && rec.status == 401
+                && user_account(rec.user).is_some() =>
+            {
+                (EventKind::Login, Outcome::Failure)
+            }
+            None => return Ok(None),
+        };
+        let mut ev = AuthEvent::new(ts, kind, *meta);
+        ev.outcome = outcome;
+        ev.account = self.account(&rec);
+        ev.ip = Some(self.client(peer, &rec));
+        ev.user_agent = user_agent_text(rec.user_agent);
+        Ok(Some(ev))
+    }
+}
+
+#[cfg(test)]
+mod tests;
