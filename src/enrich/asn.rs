@@ -311,6 +311,8 @@ pub struct AsnEnricher {
     db: Arc<AsnDb>,
     last: Last,
     orgs: foldhash::HashMap<Asn, Box<str>>,
+    /// The last ASN whose name is known to be in `orgs`.
+    last_named: Option<Asn>,
 }
 
 impl AsnEnricher {
@@ -320,6 +322,7 @@ impl AsnEnricher {
             db,
             last: Last::None,
             orgs: foldhash::HashMap::default(),
+            last_named: None,
         }
     }
 
@@ -371,11 +374,13 @@ impl AsnEnricher {
                 }
                 let rec = self.db.lookup(ip);
                 let asn = rec.map(|r| r.asn);
+                // Consecutive answers are often the same AS: skip the map probe then.
                 if let Some(r) = rec
                     && !r.org.is_empty()
-                    && !self.orgs.contains_key(&r.asn)
+                    && self.last_named != Some(r.asn)
                 {
-                    self.orgs.insert(r.asn, r.org.into());
+                    self.orgs.entry(r.asn).or_insert_with(|| r.org.into());
+                    self.last_named = Some(r.asn);
                 }
                 self.last = Last::Addr { ip, asn };
                 asn
@@ -688,6 +693,13 @@ mod tests {
         assert_eq!(en.as_org(Asn(1221)), Some("Telstra Pty Ltd"));
         assert_eq!(en.as_org(Asn(237)), Some("Merit Network Inc."));
         assert_eq!(en.as_org(Asn(7018)), None);
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AsnDb>();
+        send_sync::<AsnEnricher>();
     }
 
     #[test]
