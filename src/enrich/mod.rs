@@ -2,6 +2,8 @@
 //!
 //! Missing data is never an error: an address outside every range simply has no ASN.
 
+pub mod asn;
+
 use crate::event::{Asn, AuthEvent};
 
 /// Adds facts to an event in place.
