@@ -6,6 +6,8 @@
 //! `Ok(None)`: recognized and irrelevant, not rejected. A line it cannot read is a
 //! [`ParseError`], which the pipeline counts by reason.
 
+pub mod sshd;
+
 use crate::error::ParseError;
 use crate::event::{AuthEvent, LineMeta};
 
