@@ -6,6 +6,7 @@
 //! fields into a [`Timestamp`] needs per-input state (year inference, zone), so this module only
 //! splits and validates shapes; [`super::clock`] resolves the time.
 
+use nom::branch::alt;
 use nom::bytes::complete::{tag, take, take_till1, take_while_m_n, take_while1};
 use nom::character::complete::char;
 use nom::combinator::{map_opt, opt};
@@ -90,46 +91,83 @@ fn pri(i: &[u8]) -> Res<'_, &[u8]> {
     .parse_complete(i)
 }
 
-/// Exactly two ASCII digits.
-fn two_digits(i: &[u8]) -> Res<'_, u32> {
-    map_opt(take(2usize), |d: &[u8]| match d {
-        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(b - b'0')),
-        _ => None,
+/// Two ASCII digits.
+fn two(a: u8, b: u8) -> Option<u32> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+}
+
+/// The usual fixed-width form `Mmm dd hh:mm:ss` (day padded with a space or a zero), read in one
+/// step: this is most of the per-line cost of the header.
+fn bsd_fixed(b: &[u8]) -> Option<RawTime> {
+    let [
+        m0,
+        m1,
+        m2,
+        b' ',
+        d0,
+        d1,
+        b' ',
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+    ] = *b
+    else {
+        return None;
+    };
+    let month = month_from_abbrev(&[m0, m1, m2])?;
+    let day = if d0 == b' ' {
+        two(b'0', d1)?
+    } else {
+        two(d0, d1)?
+    };
+    Some(RawTime::Bsd {
+        month,
+        day,
+        hour: two(h0, h1)?,
+        minute: two(i0, i1)?,
+        second: two(s0, s1)?,
     })
-    .parse_complete(i)
 }
 
-/// The day of an RFC 3164 timestamp: `10`, ` 1` (space padded, the standard) or `1` / `01`.
-fn bsd_day(i: &[u8]) -> Res<'_, u32> {
-    let (i, _) = opt(char(' ')).parse_complete(i)?;
-    map_opt(
-        take_while_m_n(1, 2, |c: u8| c.is_ascii_digit()),
-        |d: &[u8]| {
-            d.iter()
-                .try_fold(0u32, |acc, c| Some(acc * 10 + u32::from(c - b'0')))
-        },
-    )
-    .parse_complete(i)
+/// The unpadded form `Mmm d hh:mm:ss` that some relays write.
+fn bsd_unpadded(b: &[u8]) -> Option<RawTime> {
+    let [
+        m0,
+        m1,
+        m2,
+        b' ',
+        d1,
+        b' ',
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+    ] = *b
+    else {
+        return None;
+    };
+    bsd_fixed(&[
+        m0, m1, m2, b' ', b'0', d1, b' ', h0, h1, b':', i0, i1, b':', s0, s1,
+    ])
 }
 
-/// `Mmm dd hh:mm:ss` followed by a space.
+/// `Mmm dd hh:mm:ss` (or `Mmm d hh:mm:ss`).
 fn bsd_time(i: &[u8]) -> Res<'_, RawTime> {
-    let (i, month) = map_opt(take(3usize), month_from_abbrev).parse_complete(i)?;
-    let (i, _) = char(' ').parse_complete(i)?;
-    let (i, day) = bsd_day(i)?;
-    let (i, _) = char(' ').parse_complete(i)?;
-    let (i, (hour, _, minute, _, second)) =
-        (two_digits, char(':'), two_digits, char(':'), two_digits).parse_complete(i)?;
-    Ok((
-        i,
-        RawTime::Bsd {
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        },
+    alt((
+        map_opt(take(15usize), bsd_fixed),
+        map_opt(take(14usize), bsd_unpadded),
     ))
+    .parse_complete(i)
 }
 
 /// True when `b` could be the start of an ISO date (`dddd-`).

@@ -7,8 +7,9 @@
 //! hold ` from 6.6.6.6 port 1` to frame someone else: the rightmost anchor is the real one.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
-use memchr::memmem;
+use memchr::memmem::{self, Finder, FinderRev};
 use nom::bytes::complete::{tag, take_till1, take_while1};
 use nom::character::complete::char;
 use nom::{IResult, Parser};
@@ -116,6 +117,12 @@ pub(super) struct BadMessage(pub &'static str);
 
 type Res<'a, T> = IResult<&'a [u8], T>;
 
+// Searchers built once: building one per call cost more than the search on short lines.
+static FROM_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" from "));
+static PORT_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" port "));
+static USER_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"user="));
+static RHOST_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"rhost="));
+
 /// Parses an address token as sshd writes it; IPv4-mapped IPv6 becomes IPv4, a `%zone` suffix
 /// is dropped.
 pub(super) fn parse_ip(token: &[u8]) -> Option<IpAddr> {
@@ -139,7 +146,7 @@ fn ip_token(b: &[u8]) -> Option<(IpAddr, &[u8])> {
 
 /// Splits `USER from IP[ ...]` at the rightmost ` from ` followed by an address.
 fn user_from_ip(b: &[u8]) -> Option<(&[u8], IpAddr)> {
-    memmem::rfind_iter(b, b" from ").find_map(|pos| {
+    FROM_REV.rfind_iter(b).find_map(|pos| {
         let (user, rest) = b.split_at(pos);
         let (ip, _) = ip_token(rest.get(6..)?)?;
         Some((user, ip))
@@ -149,7 +156,7 @@ fn user_from_ip(b: &[u8]) -> Option<(&[u8], IpAddr)> {
 /// Splits `USER IP port N[ ...]` at the rightmost ` IP port ` (the closing-line layout, where no
 /// ` from ` separates the user from the address).
 fn user_ip_port(b: &[u8]) -> Option<(&[u8], IpAddr)> {
-    memmem::rfind_iter(b, b" port ").find_map(|pos| {
+    PORT_REV.rfind_iter(b).find_map(|pos| {
         let before = b.get(..pos)?;
         let space = memchr::memrchr(b' ', before)?;
         let ip = parse_ip(before.get(space + 1..)?)?;
@@ -194,9 +201,11 @@ fn pam_auth_failure(i: &[u8]) -> Res<'_, &[u8]> {
 
 /// The value of ` key=` in a PAM key/value list: up to the next space, or to the end for
 /// `user=` (pam_unix writes it last, and names may hold spaces).
-fn pam_value<'a>(kv: &'a [u8], key: &[u8], to_end: bool) -> Option<&'a [u8]> {
-    let start =
-        memmem::find_iter(kv, key).find(|&p| p == 0 || kv.get(p - 1) == Some(&b' '))? + key.len();
+fn pam_value<'a>(kv: &'a [u8], key: &Finder<'_>, to_end: bool) -> Option<&'a [u8]> {
+    let start = key
+        .find_iter(kv)
+        .find(|&p| p == 0 || kv.get(p - 1) == Some(&b' '))?
+        + key.needle().len();
     let v = kv.get(start..)?;
     if to_end {
         return Some(v.trim_ascii_end());
@@ -207,8 +216,8 @@ fn pam_value<'a>(kv: &'a [u8], key: &[u8], to_end: bool) -> Option<&'a [u8]> {
 /// Classifies a PAM `authentication failure` line (any program).
 fn pam(msg: &[u8]) -> Option<Msg<'_>> {
     let (_, kv) = pam_auth_failure(msg).ok()?;
-    let user = pam_value(kv, b"user=", true).filter(|u| !u.is_empty());
-    let ip = pam_value(kv, b"rhost=", false).and_then(parse_ip);
+    let user = pam_value(kv, &USER_KEY, true).filter(|u| !u.is_empty());
+    let ip = pam_value(kv, &RHOST_KEY, false).and_then(parse_ip);
     Some(Msg::PamFailure { user, ip })
 }
 
@@ -275,7 +284,7 @@ pub(super) fn classify_sshd(msg: &[u8]) -> Result<Msg<'_>, BadMessage> {
                 let why = why
                     .get(b" not allowed because ".len()..)
                     .unwrap_or_default();
-                let from = memmem::rfind(who, b" from ").ok_or(BadMessage("no client host"))?;
+                let from = FROM_REV.rfind(who).ok_or(BadMessage("no client host"))?;
                 let (user, host) = who.split_at(from);
                 let ip = host.get(6..).and_then(parse_ip);
                 return Ok(Msg::NotAllowed {
@@ -302,11 +311,8 @@ pub(super) fn classify_sshd(msg: &[u8]) -> Result<Msg<'_>, BadMessage> {
                 return Ok(Msg::Closed { invalid, user, ip });
             }
         }
-        Some(b'p') => {
-            if let Some(m) = pam(msg) {
-                return Ok(m);
-            }
-        }
+        // sshd's own PAM lines (`pam_unix(sshd:auth): authentication failure`) are never
+        // counted (see the module documentation of the decoder): no need to read them.
         Some(b'm') | Some(b'l') => {
             if let Some(m) = repeated(msg) {
                 return Ok(m);
@@ -533,15 +539,20 @@ mod tests {
     #[test]
     fn pam_lines() {
         assert_eq!(
-            classify_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.36.59.76  user=root"),
-            Ok(Msg::PamFailure {
+            classify_other(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.36.59.76  user=root"),
+            Msg::PamFailure {
                 user: Some(b"root"),
                 ip: Some(ip("5.36.59.76"))
-            })
+            }
         );
         assert_eq!(
-            classify_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=ec2-52-80-34-196.cn-north-1.compute.amazonaws.com.cn "),
-            Ok(Msg::PamFailure { user: None, ip: None })
+            classify_other(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=ec2-52-80-34-196.cn-north-1.compute.amazonaws.com.cn "),
+            Msg::PamFailure { user: None, ip: None }
+        );
+        // sshd's own are not even read.
+        assert_eq!(
+            classify_sshd(b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.36.59.76  user=root"),
+            Ok(Msg::Other)
         );
         assert_eq!(
             classify_other(b"pam_unix(login:auth): authentication failure; logname=LOGIN uid=0 euid=0 tty=tty1 ruser= rhost=  user=Taro Yamada"),

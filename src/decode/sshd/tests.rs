@@ -734,6 +734,33 @@ mod fuzz {
         b"Dec 10 07:00:30 h last message repeated 4 times",
     ];
 
+    const TOKENS: [&[u8]; 24] = [
+        b"Failed ",
+        b"Accepted ",
+        b"password ",
+        b"none ",
+        b"for ",
+        b"invalid user ",
+        b" from ",
+        b"1.2.3.4",
+        b"::ffff:1.2.3.4",
+        b"2001:db8::1%",
+        b" port ",
+        b"22",
+        b"message repeated ",
+        b"3 times: [ ",
+        b"]",
+        b"Invalid user ",
+        b"pam_unix(su:auth): authentication failure;",
+        b" user=",
+        b" rhost=",
+        b"Connection closed by ",
+        b"authenticating user ",
+        b"User ",
+        b" not allowed because ",
+        b"\xff ",
+    ];
+
     fn check(d: &mut SshdDecoder, line: &[u8]) {
         if let Ok(Some(ev)) = d.decode(line, &meta(1)) {
             assert!(ev.repeat >= 1);
@@ -749,6 +776,22 @@ mod fuzz {
                 check(&mut d, l);
                 prop_assert!(!looks_like_syslog(l) || header::parse(trim_eol(l)).is_ok());
             }
+        }
+
+        #[test]
+        fn token_soup_after_a_valid_header_never_panics(
+            program in proptest::sample::select(vec!["sshd[7]", "sshd", "su[3]", "login"]),
+            tokens in proptest::collection::vec(proptest::sample::select(TOKENS.to_vec()), 0..24),
+        ) {
+            let mut d = decoder();
+            let mut line = format!("Dec 10 06:55:46 h {program}: ").into_bytes();
+            for t in &tokens {
+                line.extend_from_slice(t);
+            }
+            // Twice: the second pass meets the state the first one left.
+            check(&mut d, &line);
+            check(&mut d, &line);
+            check(&mut d, b"Dec 10 06:55:47 h last message repeated 2 times");
         }
 
         #[test]
@@ -776,4 +819,21 @@ mod fuzz {
             check(&mut d, &line[..cut_at]);
         }
     }
+}
+
+#[test]
+fn decoder_is_send_and_boxable() {
+    fn send<T: Send>(_: &T) {}
+    let d = decoder();
+    send(&d);
+    let mut boxed: Box<dyn Decoder> = Box::new(d);
+    assert!(
+        boxed
+            .decode(
+                b"Dec 10 06:55:46 h sshd[1]: Invalid user x from 1.2.3.4",
+                &meta(1)
+            )
+            .unwrap()
+            .is_some()
+    );
 }
