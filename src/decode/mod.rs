@@ -7,6 +7,7 @@
 //! [`ParseError`], which the pipeline counts by reason.
 
 pub mod access;
+pub mod sshd;
 
 use crate::error::ParseError;
 use crate::event::{AuthEvent, LineMeta};
