@@ -23,3 +23,4 @@ pub trait Decoder: Send {
 }
 
 pub mod fields;
+pub mod json;
