@@ -22,5 +22,6 @@ pub trait Decoder: Send {
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError>;
 }
 
+pub mod delimited;
 pub mod fields;
 pub mod json;
