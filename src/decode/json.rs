@@ -65,6 +65,9 @@ impl Default for JsonConfig {
     }
 }
 
+/// Most dotted levels in a configured field name.
+const MAX_NAME_SEGMENTS: usize = 8;
+
 /// One level of the name trie: a small fixed hash table keyed by length and end bytes.
 ///
 /// A general hash map spent a tenth of the decode time here; this one hashes three bytes and
@@ -134,6 +137,13 @@ struct Node {
 }
 
 /// Decodes JSON lines (format name `json`).
+///
+/// Value types: `null` is an absent value; numbers and booleans given for a text field are
+/// read as their text (numeric account ids, Windows event ids); arrays, and objects where no
+/// accepted name lives below, are skipped like unknown fields. See
+/// [`super::fields`] for what each canonical field accepts and which rejections it gives;
+/// this decoder adds `invalid_json` (with serde_json's message) and `not_an_object` (valid JSON
+/// that is not an object). A blank line is `Ok(None)`.
 #[derive(Debug)]
 pub struct JsonDecoder {
     root: Table,
@@ -154,7 +164,15 @@ impl JsonDecoder {
             insert(&mut root, &split(name), Some(target));
         }
         for (name, target) in compile_field_map(&cfg.fields, "json.fields")? {
-            insert(&mut root, &split(&name), target);
+            let segs = split(&name);
+            // Every split of the name is inserted (2^(n-1) spellings): keep that small.
+            if segs.len() > MAX_NAME_SEGMENTS {
+                return Err(ConfigError::BadValue {
+                    key: format!("json.fields.\"{name}\""),
+                    message: format!("more than {MAX_NAME_SEGMENTS} dotted levels"),
+                });
+            }
+            insert(&mut root, &segs, target);
         }
         Ok(JsonDecoder { root, names })
     }
@@ -618,6 +636,18 @@ mod tests {
         cfg.fields.insert("user.mail".into(), "acount".into());
         let e = JsonDecoder::new(&cfg).unwrap_err().to_string();
         assert!(e.contains("json.fields.\"user.mail\""), "{e}");
+        let mut cfg = JsonConfig::default();
+        cfg.fields.insert("a.b.c.d.e.f.g.h.i".into(), "ip".into());
+        let e = JsonDecoder::new(&cfg).unwrap_err().to_string();
+        assert!(e.contains("dotted levels"), "{e}");
+        let mut cfg = JsonConfig::default();
+        cfg.fields.insert("a.b.c.d.e.f.g.h".into(), "ip".into());
+        let mut d = JsonDecoder::new(&cfg).unwrap();
+        let ev = ok(
+            &mut d,
+            r#"{"ts":1763633702,"event":"login","a":{"b.c":{"d":{"e.f.g":{"h":"192.0.2.8"}}}}}"#,
+        );
+        assert_eq!(ev.ip, Some(IpAddr::from([192, 0, 2, 8])));
         let mut cfg = JsonConfig::default();
         cfg.events.insert("SignIn".into(), "log_in".into());
         let e = JsonDecoder::new(&cfg).unwrap_err().to_string();
