@@ -24,3 +24,7 @@ pub trait Decoder: Send {
     /// of a record that continues on the next line), and `Err` for a line that cannot be read.
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError>;
 }
+
+pub mod delimited;
+pub mod fields;
+pub mod json;
