@@ -7,11 +7,13 @@
 #![deny(missing_docs)]
 
 pub mod alert;
+pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod pipeline;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -146,10 +146,11 @@ impl RunStats {
         };
         let _ = writeln!(
             s,
-            "credwatch: {} lines ({:.1} MB) from {} inputs in {:.2} s ({} lines/s)",
+            "credwatch: {} lines ({:.1} MB) from {} input{} in {:.2} s ({} lines/s)",
             thousands(lines),
             self.total_bytes() as f64 / 1e6,
             self.sources.len(),
+            if self.sources.len() == 1 { "" } else { "s" },
             self.elapsed_secs,
             thousands(rate as u64)
         );

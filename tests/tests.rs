@@ -1,1 +1,6 @@
-// end-to-end tests
+//! End-to-end tests: the real `credwatch` binary on real files. One test binary (faster to
+//! link), one module per area.
+
+mod cli;
+mod scenarios;
+mod util;

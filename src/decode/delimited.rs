@@ -374,6 +374,10 @@ impl Decoder for CsvDecoder {
         self.name
     }
 
+    fn finish(&mut self, meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
+        self.flush(meta)
+    }
+
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let start = match self.open_since {

@@ -73,7 +73,7 @@ const MAX_NAME_SEGMENTS: usize = 8;
 /// A general hash map spent a tenth of the decode time here; this one hashes three bytes and
 /// compares one or two candidates. Its contents are fixed at construction (config and built-in
 /// names), so attacker-chosen keys cannot lengthen a chain.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Table {
     buckets: Vec<Vec<(Box<str>, Node)>>,
 }
@@ -128,7 +128,7 @@ impl Table {
 }
 
 /// A name (or name prefix) at one level.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Node {
     /// Where a scalar value under this name goes.
     target: Option<Target>,
@@ -144,7 +144,7 @@ struct Node {
 /// [`super::fields`] for what each canonical field accepts and which rejections it gives;
 /// this decoder adds `invalid_json` (with serde_json's message) and `not_an_object` (valid JSON
 /// that is not an object). A blank line is `Ok(None)`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsonDecoder {
     root: Table,
     names: EventNames,

@@ -7,6 +7,9 @@
 //! [`ParseError`], which the pipeline counts by reason.
 
 pub mod access;
+pub mod delimited;
+pub mod fields;
+pub mod json;
 pub mod sshd;
 
 use crate::error::ParseError;
@@ -23,8 +26,177 @@ pub trait Decoder: Send {
     /// that is well-formed but not about authentication (or, for CSV, a header or the first part
     /// of a record that continues on the next line), and `Err` for a line that cannot be read.
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError>;
+
+    /// Called once after the last line of the input (`meta` names that line), for decoders that
+    /// hold an unfinished record (a CSV quote still open). The default has nothing pending.
+    fn finish(&mut self, _meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
+        Ok(None)
+    }
 }
 
-pub mod delimited;
-pub mod fields;
-pub mod json;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ConfigError;
+use crate::time::Timestamp;
+
+/// An input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// nginx / Apache access logs (combined or common, optional trailing fields).
+    Access,
+    /// JSON lines: the canonical schema or Elastic Common Schema names.
+    Json,
+    /// sshd / syslog auth logs.
+    Sshd,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Tab-separated values with a header row.
+    Tsv,
+}
+
+impl Format {
+    /// The name used in `--format`, the config and the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Access => "access",
+            Format::Json => "json",
+            Format::Sshd => "sshd",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    /// Accepts the names and common aliases (`nginx`, `apache`, `combined`, `jsonl`, `ndjson`,
+    /// `ecs`, `syslog`, `auth.log`).
+    fn from_str(s: &str) -> Result<Format, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "access" | "nginx" | "apache" | "combined" | "common" | "clf" => Format::Access,
+            "json" | "jsonl" | "ndjson" | "ecs" => Format::Json,
+            "sshd" | "syslog" | "auth" | "auth.log" | "authlog" => Format::Sshd,
+            "csv" => Format::Csv,
+            "tsv" => Format::Tsv,
+            other => {
+                return Err(format!(
+                    "unknown format `{other}` (expected auto, access, json, sshd, csv or tsv)"
+                ));
+            }
+        })
+    }
+}
+
+/// The first line of `head` that is not blank (a CSV header, say).
+fn first_line(head: &[u8]) -> &[u8] {
+    head.split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(&[])
+}
+
+/// Builds decoders for inputs from the validated per-format settings.
+#[derive(Debug, Clone)]
+pub struct DecoderFactory {
+    /// Built once: compiling the route map's regex set takes milliseconds.
+    access: access::AccessDecoder,
+    /// Built once; also knows the configured JSON field names, for format detection.
+    json: json::JsonDecoder,
+    csv: delimited::CsvConfig,
+    sshd: sshd::SshdConfig,
+}
+
+impl DecoderFactory {
+    /// Validates every format's settings by building one decoder of each, so a bad regex or
+    /// mapping is reported before any input is read.
+    pub fn new(
+        access: &access::AccessConfig,
+        json: &json::JsonConfig,
+        csv: &delimited::CsvConfig,
+        sshd: &sshd::SshdConfig,
+    ) -> Result<DecoderFactory, ConfigError> {
+        let f = DecoderFactory {
+            access: access::AccessDecoder::new(access)?,
+            json: json::JsonDecoder::new(json)?,
+            csv: csv.clone(),
+            sshd: sshd.clone(),
+        };
+        f.build(Format::Sshd, Timestamp(0), b"")?;
+        f.build(Format::Csv, Timestamp(0), b"")?;
+        Ok(f)
+    }
+
+    /// Recognizes an input's format from its first bytes: the first line for CSV/TSV (a header
+    /// with a time and an event column, under canonical, ECS or configured names), otherwise the
+    /// format that most of the first 20 non-blank lines parse as, so a few dirty lines at the
+    /// top don't change the verdict.
+    pub fn detect(&self, head: &[u8]) -> Option<Format> {
+        let mut lines: Vec<&[u8]> = head
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(21)
+            .collect();
+        // The last piece of a full head buffer is probably a cut-off line.
+        if head.len() >= crate::source::HEAD_BYTES && !head.ends_with(b"\n") {
+            lines.pop();
+        }
+        lines.truncate(20);
+        let first = lines.first()?;
+        if let Some(delim) = delimited::detect_delimiter(&self.csv, first) {
+            return Some(if delim == b'\t' {
+                Format::Tsv
+            } else {
+                Format::Csv
+            });
+        }
+        let json = lines.iter().filter(|l| self.json.looks_like(l)).count();
+        let access = lines
+            .iter()
+            .filter(|l| access::looks_like_access(l))
+            .count();
+        let syslog = lines.iter().filter(|l| sshd::looks_like_syslog(l)).count();
+        [
+            (Format::Json, json),
+            (Format::Access, access),
+            (Format::Sshd, syslog),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .max_by_key(|(_, n)| *n)
+        .map(|(f, _)| f)
+    }
+
+    /// A fresh decoder for one input. `reference` is the input's modification time (or now),
+    /// from which syslog lines without a year get theirs; `head` is the input's first bytes, from
+    /// which a CSV decoder takes its delimiter when the config names none.
+    pub fn build(
+        &self,
+        format: Format,
+        reference: Timestamp,
+        head: &[u8],
+    ) -> Result<Box<dyn Decoder>, ConfigError> {
+        Ok(match format {
+            Format::Access => Box::new(self.access.clone()),
+            Format::Json => Box::new(self.json.clone()),
+            Format::Sshd => Box::new(sshd::SshdDecoder::new(&self.sshd, reference)?),
+            Format::Csv | Format::Tsv => {
+                let default = if format == Format::Tsv { b'\t' } else { b',' };
+                let delimiter = match self.csv.delimiter_byte()? {
+                    Some(d) => d,
+                    None => {
+                        delimited::detect_delimiter(&self.csv, first_line(head)).unwrap_or(default)
+                    }
+                };
+                Box::new(delimited::CsvDecoder::new(&self.csv, delimiter)?)
+            }
+        })
+    }
+}

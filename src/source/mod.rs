@@ -231,6 +231,11 @@ impl LineReader {
         }
     }
 
+    /// Lines produced so far (the number of the last line).
+    pub fn lines_read(&self) -> u64 {
+        self.number
+    }
+
     /// Bytes consumed so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes

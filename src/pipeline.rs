@@ -1,0 +1,658 @@
+//! The pipeline: the only module that wires the stages together.
+//!
+//! ```text
+//! inputs ─ open (gzip, sniff) ─ decode (rayon, one batch ahead per input)
+//!        ─ merge in event-time order ─ enrich ─ detectors ─ sinks
+//! ```
+//!
+//! Each input is decoded in batches on the rayon pool: while the merge consumes batch *k* of an
+//! input, batch *k+1* is already being decoded. A job sends exactly one batch into a channel
+//! with room for it, so pool threads never block and any number of inputs works on any number of
+//! threads. The merge takes the earliest head event across inputs (ties broken by input and line
+//! number), so several servers' logs of one site are interleaved as they happened and the
+//! output does not depend on thread timing.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, bounded};
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::config::Config;
+use crate::decode::{Decoder, DecoderFactory, Format};
+use crate::detect::{Detector, StuffingIpDetector};
+use crate::enrich::Enricher;
+use crate::enrich::asn::AsnEnricher;
+use crate::error::{Error, ParseError, SinkError, SourceError};
+use crate::event::{AuthEvent, LineMeta, lossless_text};
+use crate::sink::Sink;
+use crate::source::{self, Input, LineInfo, LineReader, looks_binary};
+use crate::stats::{RejectSample, RunStats, SourceReport, SourceStats};
+use crate::time::{Timestamp, wall_clock_now};
+
+/// Lines decoded per batch: large enough to amortize the hand-off, small enough to keep memory
+/// per input at a few MB.
+const BATCH_LINES: usize = 8_192;
+
+/// A single line repeated more often than this (sshd's `message repeated N times`) is capped:
+/// the count is attacker-influenced and must not stall the run.
+const MAX_REPEAT: u32 = 10_000;
+
+/// What to read and how.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Files, directories, or `-`.
+    pub paths: Vec<PathBuf>,
+    /// Stop at the first rejected line.
+    pub strict: bool,
+}
+
+/// The result of classifying one line.
+enum LineOutcome {
+    Event(AuthEvent),
+    Irrelevant,
+    Blank,
+    Rejected(ParseError),
+}
+
+fn classify(
+    decoder: &mut dyn Decoder,
+    line: &[u8],
+    info: &LineInfo,
+    source: crate::event::SourceId,
+    max_line: usize,
+) -> LineOutcome {
+    if info.too_long {
+        return LineOutcome::Rejected(ParseError::with_detail(
+            "line_too_long",
+            format!("{} bytes, limit {max_line}", info.length),
+        ));
+    }
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return LineOutcome::Blank;
+    }
+    let meta = LineMeta {
+        source,
+        line: info.number,
+    };
+    match decoder.decode(line, &meta) {
+        Ok(Some(ev)) => LineOutcome::Event(ev),
+        Ok(None) => LineOutcome::Irrelevant,
+        // A last line without a terminator that does not parse was most likely cut off while
+        // being written: say so rather than blaming the format.
+        Err(e) if !info.terminated => LineOutcome::Rejected(ParseError::with_detail(
+            "truncated_last_line",
+            e.to_string(),
+        )),
+        Err(e) => LineOutcome::Rejected(e),
+    }
+}
+
+/// Asks the decoder for a record it still holds at the end of the input.
+fn finish_input(
+    decoder: &mut dyn Decoder,
+    reader: &LineReader,
+    source: crate::event::SourceId,
+) -> LineOutcome {
+    let meta = LineMeta {
+        source,
+        line: reader.lines_read(),
+    };
+    match decoder.finish(&meta) {
+        Ok(Some(ev)) => LineOutcome::Event(ev),
+        Ok(None) => LineOutcome::Blank,
+        Err(e) => LineOutcome::Rejected(e),
+    }
+}
+
+/// One input being decoded on the pool.
+struct DecodeJob {
+    reader: LineReader,
+    decoder: Box<dyn Decoder>,
+    source: crate::event::SourceId,
+    display: Arc<str>,
+    strict: bool,
+    max_line: usize,
+    max_samples: usize,
+    buf: Vec<u8>,
+}
+
+/// What one job hands back.
+struct Batch {
+    events: Vec<AuthEvent>,
+    stats: SourceStats,
+    /// The job, to continue with; `None` once the input is finished or failed.
+    job: Option<Box<DecodeJob>>,
+    error: Option<SourceError>,
+}
+
+impl DecodeJob {
+    fn run(mut self: Box<Self>) -> Batch {
+        let mut events = Vec::with_capacity(BATCH_LINES / 2);
+        let mut stats = SourceStats::default();
+        let bytes_before = self.reader.bytes_read();
+        for _ in 0..BATCH_LINES {
+            let mut buf = std::mem::take(&mut self.buf);
+            let next = self.reader.next_line(&mut buf);
+            let info = match next {
+                Ok(Some(info)) => info,
+                Ok(None) => {
+                    stats.bytes = self.reader.bytes_read() - bytes_before;
+                    match finish_input(self.decoder.as_mut(), &self.reader, self.source) {
+                        LineOutcome::Event(ev) => events.push(ev),
+                        LineOutcome::Rejected(error) => {
+                            let line = self.reader.lines_read();
+                            if self.strict {
+                                let error = SourceError::Rejected {
+                                    path: PathBuf::from(&*self.display),
+                                    line,
+                                    error,
+                                };
+                                return Batch {
+                                    events,
+                                    stats,
+                                    job: None,
+                                    error: Some(error),
+                                };
+                            }
+                            stats.reject(
+                                RejectSample {
+                                    line,
+                                    reason: error.reason,
+                                    detail: error.detail,
+                                },
+                                self.max_samples,
+                            );
+                        }
+                        LineOutcome::Irrelevant | LineOutcome::Blank => {}
+                    }
+                    return Batch {
+                        events,
+                        stats,
+                        job: None,
+                        error: None,
+                    };
+                }
+                Err(e) => {
+                    stats.bytes = self.reader.bytes_read() - bytes_before;
+                    let error = SourceError::Io {
+                        path: PathBuf::from(&*self.display),
+                        source: e,
+                    };
+                    return Batch {
+                        events,
+                        stats,
+                        job: None,
+                        error: Some(error),
+                    };
+                }
+            };
+            stats.lines += 1;
+            match classify(
+                self.decoder.as_mut(),
+                &buf,
+                &info,
+                self.source,
+                self.max_line,
+            ) {
+                LineOutcome::Event(ev) => {
+                    stats.events += 1;
+                    events.push(ev);
+                }
+                LineOutcome::Irrelevant => stats.irrelevant += 1,
+                LineOutcome::Blank => stats.blank += 1,
+                LineOutcome::Rejected(error) => {
+                    if self.strict {
+                        stats.bytes = self.reader.bytes_read() - bytes_before;
+                        let error = SourceError::Rejected {
+                            path: PathBuf::from(&*self.display),
+                            line: info.number,
+                            error,
+                        };
+                        return Batch {
+                            events,
+                            stats,
+                            job: None,
+                            error: Some(error),
+                        };
+                    }
+                    stats.reject(
+                        RejectSample {
+                            line: info.number,
+                            reason: error.reason,
+                            detail: error.detail,
+                        },
+                        self.max_samples,
+                    );
+                }
+            }
+            self.buf = buf;
+        }
+        stats.bytes = self.reader.bytes_read() - bytes_before;
+        Batch {
+            events,
+            stats,
+            job: Some(self),
+            error: None,
+        }
+    }
+}
+
+/// An input as the merge sees it.
+struct Stream {
+    report: SourceReport,
+    buffer: VecDeque<AuthEvent>,
+    pending: Option<Receiver<Batch>>,
+}
+
+fn spawn(job: Box<DecodeJob>) -> Receiver<Batch> {
+    let (tx, rx) = bounded(1);
+    rayon::spawn(move || {
+        // The receiver only goes away when the run is aborting; nothing to report then.
+        let _ = tx.send(job.run());
+    });
+    rx
+}
+
+/// An input that was opened and recognized.
+struct Prepared {
+    input: Input,
+    format: Format,
+    compressed: bool,
+    reader: LineReader,
+    decoder: Box<dyn Decoder>,
+}
+
+/// Opens every input and picks its decoder. Files found in directories whose format cannot be
+/// recognized (READMEs, binaries) are skipped and reported; named files are errors.
+fn prepare(
+    cfg: &Config,
+    factory: &DecoderFactory,
+    opts: &RunOptions,
+    stats: &mut RunStats,
+) -> Result<Vec<Prepared>, Error> {
+    let inputs = source::expand_inputs(&opts.paths)?;
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let opened = match source::open(&input) {
+            Ok(o) => o,
+            Err(e) if !input.explicit => {
+                stats.skipped.push((input.display.clone(), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if looks_binary(&opened.head) {
+            if input.explicit {
+                return Err(SourceError::UnknownFormat {
+                    path: PathBuf::from(&input.display),
+                }
+                .into());
+            }
+            stats
+                .skipped
+                .push((input.display.clone(), "binary file".into()));
+            continue;
+        }
+        if opened.head.is_empty() {
+            stats.skipped.push((input.display.clone(), "empty".into()));
+            continue;
+        }
+        let format = match cfg.input.format.or_else(|| factory.detect(&opened.head)) {
+            Some(f) => f,
+            None if input.explicit => {
+                return Err(SourceError::UnknownFormat {
+                    path: PathBuf::from(&input.display),
+                }
+                .into());
+            }
+            None => {
+                stats
+                    .skipped
+                    .push((input.display.clone(), "not a recognized log format".into()));
+                continue;
+            }
+        };
+        let reference = opened.modified.unwrap_or_else(wall_clock_now);
+        let decoder = factory.build(format, reference, &opened.head)?;
+        out.push(Prepared {
+            input,
+            format,
+            compressed: opened.compressed,
+            reader: LineReader::new(opened.reader, cfg.input.max_line_bytes),
+            decoder,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds the ASN enricher named by the config, if any.
+pub fn build_enricher(cfg: &Config) -> Result<Option<Box<dyn Enricher>>, Error> {
+    match cfg.asn.open()? {
+        Some(db) => Ok(Some(Box::new(AsnEnricher::new(Arc::new(db))))),
+        None => Ok(None),
+    }
+}
+
+/// Builds the enabled detectors.
+pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
+    let mut d: Vec<Box<dyn Detector>> = Vec::new();
+    if cfg.detect.stuffing_ip.enabled {
+        d.push(Box::new(StuffingIpDetector::new(
+            cfg.detect.stuffing_ip.clone(),
+        )));
+    }
+    d
+}
+
+/// The detection half of the pipeline: enrich, detect, deliver, count.
+struct Engine<'a> {
+    enricher: Option<Box<dyn Enricher>>,
+    detectors: Vec<Box<dyn Detector>>,
+    sinks: &'a mut [Box<dyn Sink>],
+    lateness: i64,
+    watermark: Timestamp,
+    alerts: Vec<Alert>,
+}
+
+impl Engine<'_> {
+    fn process(&mut self, mut ev: AuthEvent, stats: &mut RunStats) -> Result<(), SinkError> {
+        let repeat = ev.repeat.clamp(1, MAX_REPEAT);
+        stats.count_event(ev.kind, ev.outcome, u64::from(repeat));
+        if ev.ts.0 < self.watermark.0.saturating_sub(self.lateness) {
+            stats.late_events += 1;
+        }
+        self.watermark = self.watermark.max(ev.ts);
+        if let Some(e) = &mut self.enricher {
+            e.enrich(&mut ev);
+        }
+        for _ in 0..repeat {
+            for d in &mut self.detectors {
+                d.observe(&ev, &mut self.alerts);
+            }
+        }
+        self.deliver(stats)
+    }
+
+    fn deliver(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
+        for mut alert in self.alerts.drain(..) {
+            if let (Some(asn), None, Some(e)) = (alert.asn, &alert.as_org, &self.enricher) {
+                alert.as_org = e.as_org(asn).map(str::to_string);
+            }
+            *stats.alerts.entry(alert.rule).or_insert(0) += 1;
+            for s in self.sinks.iter_mut() {
+                s.emit(&alert)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
+        let watermark = self.watermark;
+        for d in &mut self.detectors {
+            d.advance(watermark, &mut self.alerts);
+        }
+        self.deliver(stats)?;
+        for d in &self.detectors {
+            stats.detector_counters.extend(d.counters());
+        }
+        for s in self.sinks.iter_mut() {
+            s.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a forensic scan: reads every input, merges events in event-time order, runs the
+/// detectors, and delivers alerts to `sinks`. Returns the counters for the summary.
+///
+/// Rejected lines are counted, not fatal (unless `strict`). An input that fails part-way (a
+/// corrupt gzip member) is reported in `input_errors` and the scan goes on with the others.
+pub fn scan(
+    cfg: &Config,
+    opts: &RunOptions,
+    sinks: &mut [Box<dyn Sink>],
+) -> Result<RunStats, Error> {
+    let started = std::time::Instant::now();
+    let factory = cfg.decoder_factory()?;
+    let mut stats = RunStats::default();
+    let enricher = build_enricher(cfg)?;
+    let prepared = prepare(cfg, &factory, opts, &mut stats)?;
+    let mut engine = Engine {
+        enricher,
+        detectors: build_detectors(cfg),
+        sinks,
+        lateness: cfg.input.allowed_lateness.millis(),
+        watermark: Timestamp(i64::MIN),
+        alerts: Vec::new(),
+    };
+
+    let mut streams: Vec<Stream> = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let job = Box::new(DecodeJob {
+            reader: p.reader,
+            decoder: p.decoder,
+            source: p.input.id,
+            display: Arc::from(p.input.display.as_str()),
+            strict: opts.strict,
+            max_line: cfg.input.max_line_bytes,
+            max_samples: cfg.input.reject_samples,
+            buf: Vec::with_capacity(512),
+        });
+        streams.push(Stream {
+            report: SourceReport {
+                path: p.input.display,
+                format: p.format.as_str(),
+                compressed: p.compressed,
+                stats: SourceStats::default(),
+            },
+            buffer: VecDeque::new(),
+            pending: Some(spawn(job)),
+        });
+    }
+
+    // Heap of (time, source, line, stream index) of each stream's head event.
+    let mut heap = BinaryHeap::new();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        refill(stream, cfg.input.reject_samples, &mut stats)?;
+        if let Some(head) = stream.buffer.front() {
+            heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
+        }
+    }
+    while let Some(Reverse((_, _, _, i))) = heap.pop() {
+        let stream = &mut streams[i];
+        let Some(ev) = stream.buffer.pop_front() else {
+            continue;
+        };
+        if stream.buffer.is_empty() {
+            refill(stream, cfg.input.reject_samples, &mut stats)?;
+        }
+        if let Some(head) = stream.buffer.front() {
+            heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
+        }
+        engine.process(ev, &mut stats)?;
+    }
+    engine.finish(&mut stats)?;
+    stats.sources = streams.into_iter().map(|s| s.report).collect();
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// Waits for the stream's next batch (already decoding), starts the one after it, and repeats
+/// until the stream has events or is finished.
+fn refill(stream: &mut Stream, max_samples: usize, stats: &mut RunStats) -> Result<(), Error> {
+    while stream.buffer.is_empty() {
+        let Some(rx) = stream.pending.take() else {
+            return Ok(());
+        };
+        let Ok(batch) = rx.recv() else {
+            // The job panicked: report the input as failed rather than hang or abort.
+            stats.input_errors.push(format!(
+                "{}: decoder stopped unexpectedly",
+                stream.report.path
+            ));
+            return Ok(());
+        };
+        if let Some(job) = batch.job {
+            stream.pending = Some(spawn(job));
+        }
+        stream.report.stats.absorb(batch.stats, max_samples);
+        stream.buffer.extend(batch.events);
+        match batch.error {
+            Some(e @ SourceError::Rejected { .. }) => return Err(e.into()),
+            Some(e) => stats.input_errors.push(e.to_string()),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// One line of `credwatch parse` output.
+#[derive(Serialize)]
+struct ParsedLine<'a> {
+    source: &'a str,
+    line: u64,
+    #[serde(flatten)]
+    event: &'a AuthEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_org: Option<&'a str>,
+}
+
+/// One rejected line in `credwatch parse --rejects` output.
+#[derive(Serialize)]
+struct RejectedLine<'a> {
+    source: &'a str,
+    line: u64,
+    rejected: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    text: &'a str,
+}
+
+/// Decodes inputs without detection and writes each normalized event as a JSON line with its
+/// source path and line number, in input order (and, with `rejects`, each rejected line with
+/// its reason): the way to check a format or a config, like `fail2ban-regex`.
+pub fn parse(
+    cfg: &Config,
+    opts: &RunOptions,
+    rejects: bool,
+    out: &mut dyn Write,
+) -> Result<RunStats, Error> {
+    let started = std::time::Instant::now();
+    let factory = cfg.decoder_factory()?;
+    let mut stats = RunStats::default();
+    let mut enricher = build_enricher(cfg)?;
+    let prepared = prepare(cfg, &factory, opts, &mut stats)?;
+    let io = |e: std::io::Error| {
+        Error::from(SinkError::Io {
+            target: "stdout".into(),
+            source: e,
+        })
+    };
+    for mut p in prepared {
+        let mut st = SourceStats::default();
+        let display = p.input.display.clone();
+        let mut buf = Vec::new();
+        let mut at_end = false;
+        while !at_end {
+            let (number, outcome) = match p.reader.next_line(&mut buf) {
+                Ok(Some(info)) => {
+                    st.lines += 1;
+                    let outcome = classify(
+                        p.decoder.as_mut(),
+                        &buf,
+                        &info,
+                        p.input.id,
+                        cfg.input.max_line_bytes,
+                    );
+                    (info.number, outcome)
+                }
+                Ok(None) => {
+                    at_end = true;
+                    buf.clear();
+                    let outcome = finish_input(p.decoder.as_mut(), &p.reader, p.input.id);
+                    if matches!(outcome, LineOutcome::Blank) {
+                        break;
+                    }
+                    (p.reader.lines_read(), outcome)
+                }
+                Err(e) => {
+                    stats.input_errors.push(format!("{display}: {e}"));
+                    break;
+                }
+            };
+            match outcome {
+                LineOutcome::Event(mut ev) => {
+                    st.events += 1;
+                    let weight = u64::from(ev.repeat.clamp(1, MAX_REPEAT));
+                    stats.count_event(ev.kind, ev.outcome, weight);
+                    if let Some(e) = &mut enricher {
+                        e.enrich(&mut ev);
+                    }
+                    let as_org = match (&enricher, ev.asn) {
+                        (Some(e), Some(asn)) => e.as_org(asn),
+                        _ => None,
+                    };
+                    let line = ParsedLine {
+                        source: &display,
+                        line: number,
+                        event: &ev,
+                        as_org,
+                    };
+                    serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
+                    out.write_all(b"\n").map_err(io)?;
+                }
+                LineOutcome::Irrelevant => st.irrelevant += 1,
+                LineOutcome::Blank => st.blank += 1,
+                LineOutcome::Rejected(error) => {
+                    if opts.strict {
+                        let path = PathBuf::from(&display);
+                        return Err(SourceError::Rejected {
+                            path,
+                            line: number,
+                            error,
+                        }
+                        .into());
+                    }
+                    if rejects {
+                        let text = lossless_text(&buf[..buf.len().min(300)]);
+                        let line = RejectedLine {
+                            source: &display,
+                            line: number,
+                            rejected: error.reason,
+                            detail: error.detail.as_deref(),
+                            text: &text,
+                        };
+                        serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
+                        out.write_all(b"\n").map_err(io)?;
+                    }
+                    let sample = RejectSample {
+                        line: number,
+                        reason: error.reason,
+                        detail: error.detail,
+                    };
+                    st.reject(sample, cfg.input.reject_samples);
+                }
+            }
+        }
+        st.bytes = p.reader.bytes_read();
+        stats.sources.push(SourceReport {
+            path: display,
+            format: p.format.as_str(),
+            compressed: p.compressed,
+            stats: st,
+        });
+    }
+    out.flush().map_err(io)?;
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(stats)
+}
+
+/// True when `path` names standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}

@@ -1,0 +1,402 @@
+//! The command line: inputs, formats, exit codes, summary, errors.
+
+use std::io::Write;
+
+use crate::util::*;
+
+/// 30 failed logins from one address to 30 accounts in 30 s, amid a few normal logins.
+fn burst_jsonl(ip: &str) -> String {
+    let mut s = String::new();
+    s.push_str(&json_login(
+        "2026-11-20T10:00:00+09:00",
+        "198.51.100.20",
+        "alice@example.com",
+        "success",
+        "",
+    ));
+    for i in 0..30 {
+        s.push_str(&json_login(
+            &format!("2026-11-20T10:01:{i:02}+09:00"),
+            ip,
+            &format!("user{i}@example.net"),
+            "failure",
+            if i % 5 == 0 {
+                "bad_password"
+            } else {
+                "unknown_account"
+            },
+        ));
+    }
+    s.push_str(&json_login(
+        "2026-11-20T10:05:00+09:00",
+        "198.51.100.21",
+        "bob@example.jp",
+        "failure",
+        "bad_password",
+    ));
+    s
+}
+
+#[test]
+fn stuffing_ip_from_json_lines() {
+    let dir = Scratch::new("json");
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.7").as_bytes());
+    let out = run(&["scan", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = json_lines(&out);
+    assert_eq!(
+        entities(&alerts, "stuffing.ip"),
+        vec![("203.0.113.7".to_string(), "medium".to_string())]
+    );
+    let a = &alerts[0];
+    assert_eq!(a["first_seen"], "2026-11-20T01:01:00Z");
+    assert_eq!(a["last_seen"], "2026-11-20T01:01:19Z");
+    assert_eq!(a["evidence"]["distinct_accounts"], 20);
+    assert_eq!(a["evidence"]["unknown_account_ratio"], 0.8);
+    assert_eq!(a["accounts"].as_array().unwrap().len(), 20);
+    assert_eq!(a["entity"]["kind"], "ip");
+    assert_eq!(a["id"].as_str().unwrap().len(), 16);
+    let err = stderr(&out);
+    assert!(err.contains("32 lines"), "{err}");
+    assert!(err.contains("alerts: 1 (stuffing.ip 1)"), "{err}");
+    assert!(err.contains("login 32 (failure 31, success 1)"), "{err}");
+}
+
+#[test]
+fn ids_are_stable_across_runs() {
+    let dir = Scratch::new("ids");
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.8").as_bytes());
+    let a = run(&["scan", "-q", f.to_str().unwrap()], None);
+    let b = run(&["scan", "-q", f.to_str().unwrap()], None);
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+}
+
+/// 30 failed `POST /login` from one address in each of two servers' logs, interleaved in time:
+/// 60 failures in 10 minutes only when both logs are read together.
+fn split_burst() -> (String, String) {
+    let (mut a, mut b) = (String::new(), String::new());
+    for i in 0..60 {
+        let t = format!("20/Nov/2026:10:{:02}:{:02} +0900", i / 10, (i % 10) * 6);
+        let line = nginx("192.0.2.44", &t, "POST", "/login", 401);
+        if i % 2 == 0 {
+            a.push_str(&line)
+        } else {
+            b.push_str(&line)
+        }
+        let bg = nginx("198.51.100.3", &t, "GET", "/products/42", 200);
+        if i % 2 == 0 {
+            b.push_str(&bg)
+        } else {
+            a.push_str(&bg)
+        }
+    }
+    (a, b)
+}
+
+#[test]
+fn two_servers_are_merged_in_event_time_order() {
+    let dir = Scratch::new("merge");
+    let (a, b) = split_burst();
+    let fa = dir.write("web1/access.log", a.as_bytes());
+    let fb = dir.write("web2/access.log", b.as_bytes());
+    for single in [&fa, &fb] {
+        let out = run(&["scan", single.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            json_lines(&out).is_empty(),
+            "30 failures alone must not fire"
+        );
+    }
+    let out = run(&["scan", dir.path().to_str().unwrap()], None);
+    let alerts = json_lines(&out);
+    assert_eq!(
+        entities(&alerts, "stuffing.ip"),
+        vec![("192.0.2.44".to_string(), "medium".to_string())]
+    );
+    assert_eq!(alerts[0]["evidence"]["failures"], 50);
+    assert_eq!(alerts[0]["first_seen"], "2026-11-20T01:00:00Z");
+}
+
+#[test]
+fn gzip_and_stdin_give_the_same_alerts_as_plain_files() {
+    use flate2::{Compression, write::GzEncoder};
+    let dir = Scratch::new("gz");
+    let text = burst_jsonl("203.0.113.9");
+    let plain = dir.write("plain/auth.jsonl", text.as_bytes());
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    let gz = dir.write("gz/auth.jsonl.1", &enc.finish().unwrap()); // no .gz suffix: sniffed
+    let a = run(&["scan", "-q", plain.to_str().unwrap()], None);
+    let b = run(&["scan", "-q", gz.to_str().unwrap()], None);
+    let c = run(&["scan", "-q", "-"], Some(text.as_bytes()));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(a.stdout, c.stdout);
+    let summary = run(&["scan", gz.to_str().unwrap()], None);
+    assert!(
+        stderr(&summary).contains("json   gz"),
+        "{}",
+        stderr(&summary)
+    );
+}
+
+#[test]
+fn dirty_lines_are_counted_and_the_run_goes_on() {
+    let dir = Scratch::new("dirty");
+    let mut data = burst_jsonl("203.0.113.10").into_bytes();
+    data.extend_from_slice(
+        b"{\"ts\":\"2026-11-20T10:06:00+09:00\",\"event\":\"login\",\"outcome\"\n",
+    ); // cut
+    data.extend_from_slice(b"\0\0\0\0\n");
+    data.extend_from_slice(&vec![b'x'; 200_000]);
+    data.push(b'\n');
+    data.extend_from_slice(b"{\"ts\":\"2026-11-20T10:07:00+09:00\",\"event\":\"login\",\"outc"); // no newline
+    let f = dir.write("auth.jsonl", &data);
+    let out = run(&["scan", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(entities(&json_lines(&out), "stuffing.ip").len(), 1);
+    let err = stderr(&out);
+    assert!(err.contains("rejected lines: 4"), "{err}");
+    assert!(err.contains("line_too_long"), "{err}");
+    assert!(err.contains(&format!("{}:35", f.display())), "{err}");
+    assert!(err.contains("truncated_last_line"), "{err}");
+}
+
+#[test]
+fn strict_stops_at_the_first_rejected_line_with_path_and_line() {
+    let dir = Scratch::new("strict");
+    let mut text = burst_jsonl("203.0.113.11");
+    text.insert_str(0, "{\"ts\": broken\n");
+    let f = dir.write("auth.jsonl", text.as_bytes());
+    let out = run(&["scan", "--strict", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:1: rejected", f.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn fail_on_alert_gives_exit_code_one() {
+    let dir = Scratch::new("fail");
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.12").as_bytes());
+    let out = run(
+        &["scan", "-q", "--fail-on-alert", f.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let quiet = dir.write(
+        "quiet.jsonl",
+        json_login("2026-11-20T10:00:00Z", "198.51.100.1", "a", "success", "").as_bytes(),
+    );
+    let out = run(
+        &["scan", "-q", "--fail-on-alert", quiet.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn output_file_receives_the_alerts() {
+    let dir = Scratch::new("output");
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.13").as_bytes());
+    let dest = dir.path().join("alerts.jsonl");
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "-o",
+            dest.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&dest).unwrap();
+    assert!(written.contains("\"rule\":\"stuffing.ip\""), "{written}");
+}
+
+#[test]
+fn usage_and_input_errors_exit_two_with_a_clear_message() {
+    let out = run(&["scan", "no/such/file.log"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no/such/file.log: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["scan"], None);
+    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+
+    let dir = Scratch::new("errors");
+    let notes = dir.write("notes.txt", b"just some prose\nnot a log\n");
+    let out = run(&["scan", notes.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot tell the log format"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Found while walking a directory, the same file is skipped and reported instead.
+    dir.write("auth.jsonl", burst_jsonl("203.0.113.14").as_bytes());
+    let out = run(&["scan", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped: not a recognized log format"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["scan", "--format", "xml", notes.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown format `xml`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_line() {
+    let dir = Scratch::new("config");
+    let cfg = dir.write(
+        "bad.toml",
+        b"[detect.stuffing_ip]\nwindow = \"10m\"\nmin_distinct_acounts = 3\n",
+    );
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.15").as_bytes());
+    let out = run(
+        &["scan", "-c", cfg.to_str().unwrap(), f.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("min_distinct_acounts") && err.contains("line 3"),
+        "{err}"
+    );
+
+    let good = dir.write(
+        "good.toml",
+        b"[detect.stuffing_ip]\nmin_distinct_accounts = 40\n",
+    );
+    let out = run(
+        &["scan", "-c", good.to_str().unwrap(), f.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        json_lines(&out).is_empty(),
+        "30 accounts are below a threshold of 40"
+    );
+}
+
+#[test]
+fn parse_prints_events_with_source_and_line_and_rejects_on_request() {
+    let dir = Scratch::new("parse");
+    let mut text = json_login(
+        "2026-11-20T10:00:00+09:00",
+        "2001:db8::5",
+        "Alice@Example.com ",
+        "failure",
+        "bad_password",
+    );
+    text.push_str("not json at all\n");
+    let f = dir.write("auth.jsonl", text.as_bytes());
+    let out = run(&["parse", "-q", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let ev = &lines[0];
+    assert_eq!(ev["source"], f.to_str().unwrap());
+    assert_eq!(ev["line"], 1);
+    assert_eq!(ev["event"], "login");
+    assert_eq!(ev["outcome"], "failure");
+    assert_eq!(ev["reason"], "bad_password");
+    assert_eq!(ev["account"], "alice@example.com");
+    assert_eq!(ev["ip"], "2001:db8::5");
+    assert_eq!(ev["ts"], "2026-11-20T01:00:00Z");
+
+    let out = run(&["parse", "-q", "--rejects", f.to_str().unwrap()], None);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["rejected"].as_str().is_some());
+    assert_eq!(lines[1]["text"], "not json at all");
+}
+
+#[test]
+fn asn_enrichment_from_the_shared_whole_internet_table() {
+    let dir = Scratch::new("asn");
+    let f = dir.write("auth.jsonl", burst_jsonl("1.0.0.1").as_bytes());
+    let db = shared("asn/asn-ipv4.csv.gz");
+    let out = run(
+        &[
+            "scan",
+            "-q",
+            "--asn-db",
+            db.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = json_lines(&out);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["asn"], 13335);
+    assert!(
+        alerts[0]["as_org"].as_str().unwrap().contains("Cloudflare"),
+        "{}",
+        alerts[0]
+    );
+
+    let mmdb = shared("mmdb/GeoLite2-ASN-Test.mmdb");
+    let out = run(
+        &["parse", "-q", "--asn-db", mmdb.to_str().unwrap(), "-"],
+        Some(json_login("2026-11-20T10:00:00Z", "1.128.0.1", "a", "success", "").as_bytes()),
+    );
+    let ev = &json_lines(&out)[0];
+    assert_eq!(ev["asn"], 1221);
+    assert_eq!(ev["as_org"], "Telstra Pty Ltd");
+}
+
+#[test]
+fn corrupt_asn_databases_are_clear_errors() {
+    let dir = Scratch::new("badasn");
+    let f = dir.write("auth.jsonl", burst_jsonl("1.0.0.1").as_bytes());
+    for name in [
+        "mmdb/MaxMind-DB-test-broken-pointers-24.mmdb",
+        "mmdb/MaxMind-DB-test-broken-search-tree-24.mmdb",
+        "mmdb/GeoLite2-Country-Test.mmdb",
+    ] {
+        let db = shared(name);
+        let out = run(
+            &[
+                "scan",
+                "-q",
+                "--asn-db",
+                db.to_str().unwrap(),
+                f.to_str().unwrap(),
+            ],
+            None,
+        );
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        // Either refused at load (exit 2, naming the file) or every lookup is a miss.
+        match out.status.code() {
+            Some(2) => assert!(
+                err.contains(name.rsplit('/').next().unwrap()),
+                "{name}: {err}"
+            ),
+            Some(0) => assert!(
+                json_lines(&out).iter().all(|a| a.get("asn").is_none()),
+                "{name}"
+            ),
+            other => panic!("{name}: exit {other:?}: {err}"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// scenarios on sample-logs: written once the generator lands
