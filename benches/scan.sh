@@ -20,10 +20,11 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1)
 echo "date:    $(date -u +%Y-%m-%d)"
 printf '%-6s %10s %8s %8s %12s %9s %9s %10s %10s\n' format lines MB seconds lines/s MB/s RSS_MB grep_c_s wc_l_s
 
+# Output goes to a file, not /dev/null: GNU grep stops at the first match when it sees /dev/null.
 best_time() { # prints "seconds max_rss_kb" of the fastest of three runs of "$@"
   local best="" rss=""
   for _ in 1 2 3; do
-    /usr/bin/time -f '%e %M' -o "$DATA/.time" "$@" >/dev/null 2>/dev/null || true
+    /usr/bin/time -f "%e %M" -o "$DATA/.time" "$@" >"$DATA/.out" 2>/dev/null || true
     read -r t m < "$DATA/.time"
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
   done

@@ -135,109 +135,72 @@ impl DecodeJob {
         let mut events = Vec::with_capacity(BATCH_LINES / 2);
         let mut stats = SourceStats::default();
         let bytes_before = self.reader.bytes_read();
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut finished = false;
+        let mut error = None;
         for _ in 0..BATCH_LINES {
-            let mut buf = std::mem::take(&mut self.buf);
-            let next = self.reader.next_line(&mut buf);
-            let info = match next {
-                Ok(Some(info)) => info,
+            let (line, outcome) = match self.reader.next_line(&mut buf) {
+                Ok(Some(info)) => {
+                    stats.lines += 1;
+                    let outcome = classify(
+                        self.decoder.as_mut(),
+                        &buf,
+                        &info,
+                        self.source,
+                        self.max_line,
+                    );
+                    (info.number, outcome)
+                }
                 Ok(None) => {
-                    stats.bytes = self.reader.bytes_read() - bytes_before;
-                    match finish_input(self.decoder.as_mut(), &self.reader, self.source) {
-                        LineOutcome::Event(ev) => events.push(ev),
-                        LineOutcome::Rejected(error) => {
-                            let line = self.reader.lines_read();
-                            if self.strict {
-                                let error = SourceError::Rejected {
-                                    path: PathBuf::from(&*self.display),
-                                    line,
-                                    error,
-                                };
-                                return Batch {
-                                    events,
-                                    stats,
-                                    job: None,
-                                    error: Some(error),
-                                };
-                            }
-                            stats.reject(
-                                RejectSample {
-                                    line,
-                                    reason: error.reason,
-                                    detail: error.detail,
-                                },
-                                self.max_samples,
-                            );
-                        }
-                        LineOutcome::Irrelevant | LineOutcome::Blank => {}
-                    }
-                    return Batch {
-                        events,
-                        stats,
-                        job: None,
-                        error: None,
-                    };
+                    finished = true;
+                    let outcome = finish_input(self.decoder.as_mut(), &self.reader, self.source);
+                    (self.reader.lines_read(), outcome)
                 }
                 Err(e) => {
-                    stats.bytes = self.reader.bytes_read() - bytes_before;
-                    let error = SourceError::Io {
-                        path: PathBuf::from(&*self.display),
-                        source: e,
-                    };
-                    return Batch {
-                        events,
-                        stats,
-                        job: None,
-                        error: Some(error),
-                    };
+                    finished = true;
+                    let path = PathBuf::from(&*self.display);
+                    error = Some(SourceError::Io { path, source: e });
+                    break;
                 }
             };
-            stats.lines += 1;
-            match classify(
-                self.decoder.as_mut(),
-                &buf,
-                &info,
-                self.source,
-                self.max_line,
-            ) {
+            match outcome {
                 LineOutcome::Event(ev) => {
                     stats.events += 1;
                     events.push(ev);
                 }
                 LineOutcome::Irrelevant => stats.irrelevant += 1,
-                LineOutcome::Blank => stats.blank += 1,
-                LineOutcome::Rejected(error) => {
-                    if self.strict {
-                        stats.bytes = self.reader.bytes_read() - bytes_before;
-                        let error = SourceError::Rejected {
-                            path: PathBuf::from(&*self.display),
-                            line: info.number,
-                            error,
-                        };
-                        return Batch {
-                            events,
-                            stats,
-                            job: None,
-                            error: Some(error),
-                        };
-                    }
-                    stats.reject(
-                        RejectSample {
-                            line: info.number,
-                            reason: error.reason,
-                            detail: error.detail,
-                        },
-                        self.max_samples,
-                    );
+                // At the end of input `finish_input` reports "nothing pending" as blank.
+                LineOutcome::Blank if !finished => stats.blank += 1,
+                LineOutcome::Blank => {}
+                LineOutcome::Rejected(e) if self.strict => {
+                    finished = true;
+                    let path = PathBuf::from(&*self.display);
+                    error = Some(SourceError::Rejected {
+                        path,
+                        line,
+                        error: e,
+                    });
+                }
+                LineOutcome::Rejected(e) => {
+                    let sample = RejectSample {
+                        line,
+                        reason: e.reason,
+                        detail: e.detail,
+                    };
+                    stats.reject(sample, self.max_samples);
                 }
             }
-            self.buf = buf;
+            if finished {
+                break;
+            }
         }
+        self.buf = buf;
         stats.bytes = self.reader.bytes_read() - bytes_before;
         Batch {
             events,
             stats,
-            job: Some(self),
-            error: None,
+            job: if finished { None } else { Some(self) },
+            error,
         }
     }
 }

@@ -154,7 +154,13 @@ impl RunStats {
             self.elapsed_secs,
             thousands(rate as u64)
         );
-        let width = self.sources.iter().map(|r| r.path.len()).max().unwrap_or(0);
+        let width = self
+            .sources
+            .iter()
+            .map(|r| r.path.len())
+            .chain(self.skipped.iter().map(|(p, _)| p.len()))
+            .max()
+            .unwrap_or(0);
         for r in &self.sources {
             let _ = writeln!(
                 s,

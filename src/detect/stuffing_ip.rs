@@ -151,6 +151,12 @@ impl Detector for StuffingIpDetector {
         }
         let window = self.window_ms();
         let max_failures = self.cfg.max_failures_per_ip;
+        // Only a failure opens state for an address: successes from an address with no failure
+        // in the window add nothing to a stuffing alert, and tracking them would let ordinary
+        // traffic (or a flood of successful logins from random addresses) fill the table.
+        if ev.outcome != Outcome::Failure && !self.ips.contains_key(&ip) {
+            return;
+        }
         let state = self.ips.entry(ip).or_insert_with(|| IpWindow {
             accounts: SlidingDistinct::new(max_failures),
             anonymous: SlidingCount::default(),
