@@ -338,7 +338,23 @@ impl Engine<'_> {
                 d.observe(&ev, &mut self.alerts);
             }
         }
+        self.share_alerts();
         self.deliver(stats)
+    }
+
+    /// Shows every new alert to every detector (one level: alerts raised in response are
+    /// delivered, not shown again).
+    fn share_alerts(&mut self) {
+        if self.alerts.is_empty() {
+            return;
+        }
+        let mut derived = Vec::new();
+        for alert in &self.alerts {
+            for d in &mut self.detectors {
+                d.on_alert(alert, &mut derived);
+            }
+        }
+        self.alerts.extend(derived);
     }
 
     fn deliver(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
@@ -359,6 +375,7 @@ impl Engine<'_> {
         for d in &mut self.detectors {
             d.advance(watermark, &mut self.alerts);
         }
+        self.share_alerts();
         self.deliver(stats)?;
         for d in &self.detectors {
             stats.detector_counters.extend(d.counters());

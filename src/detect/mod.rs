@@ -8,8 +8,10 @@ use crate::alert::Alert;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
+pub mod episode;
 pub mod stuffing_ip;
 
+pub use episode::{Episode, Episodes};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 
 /// A detection rule over the event stream.
@@ -19,6 +21,12 @@ pub trait Detector: Send {
 
     /// Called once per event, in event-time order. Alerts go to `out`.
     fn observe(&mut self, ev: &AuthEvent, out: &mut Vec<Alert>);
+
+    /// Called with every alert any detector emitted, right after the event that caused it, so
+    /// that a rule can build on another one (a successful login from an address that takes part
+    /// in a stuffing alert is `compromise.login`). Alerts emitted here are delivered but not fed
+    /// back again, so rules cannot loop.
+    fn on_alert(&mut self, _alert: &Alert, _out: &mut Vec<Alert>) {}
 
     /// Called when event time has advanced to `watermark` without an event for this detector
     /// (and at the end of input), so windows can expire. Calling it twice with the same
