@@ -55,6 +55,11 @@ pub struct InputConfig {
     pub allowed_lateness: Span,
     /// Rejected lines kept as examples per input and reason, for the summary.
     pub reject_samples: usize,
+    /// Count each action once when several inputs log it (the application's auth events and the
+    /// web servers' `POST /login` lines): see `dedup`.
+    pub dedup_overlapping_sources: bool,
+    /// How far apart in event time two inputs' records of one action may be.
+    pub overlap_tolerance: Span,
 }
 
 impl Default for InputConfig {
@@ -64,6 +69,8 @@ impl Default for InputConfig {
             max_line_bytes: 64 * 1024,
             allowed_lateness: Span(120 * SECOND),
             reject_samples: 3,
+            dedup_overlapping_sources: true,
+            overlap_tolerance: Span(2 * SECOND),
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod config;
 pub mod decode;
+pub mod dedup;
 pub mod detect;
 pub mod enrich;
 pub mod error;

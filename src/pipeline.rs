@@ -13,7 +13,7 @@
 //! output does not depend on thread timing.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +24,12 @@ use serde::Serialize;
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
+use crate::dedup::OverlapDedup;
 use crate::detect::{Detector, StuffingIpDetector};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
-use crate::event::{AuthEvent, LineMeta, lossless_text};
+use crate::event::{AuthEvent, LineMeta, SourceId, lossless_text};
 use crate::sink::Sink;
 use crate::source::{self, Input, LineInfo, LineReader, looks_binary};
 use crate::stats::{RejectSample, RunStats, SourceReport, SourceStats};
@@ -314,6 +315,10 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
 
 /// The detection half of the pipeline: enrich, detect, deliver, count.
 struct Engine<'a> {
+    /// Input names by source id, for attributing alerts in the summary.
+    names: HashMap<SourceId, String>,
+    /// The input of the event being processed (`None` at the end of input).
+    current: Option<SourceId>,
     enricher: Option<Box<dyn Enricher>>,
     detectors: Vec<Box<dyn Detector>>,
     sinks: &'a mut [Box<dyn Sink>],
@@ -324,6 +329,7 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     fn process(&mut self, mut ev: AuthEvent, stats: &mut RunStats) -> Result<(), SinkError> {
+        self.current = Some(ev.origin.source);
         let repeat = ev.repeat.clamp(1, MAX_REPEAT);
         stats.count_event(ev.kind, ev.outcome, u64::from(repeat));
         if ev.ts.0 < self.watermark.0.saturating_sub(self.lateness) {
@@ -363,6 +369,11 @@ impl Engine<'_> {
                 alert.as_org = e.as_org(asn).map(str::to_string);
             }
             *stats.alerts.entry(alert.rule).or_insert(0) += 1;
+            let source = match self.current.and_then(|c| self.names.get(&c)) {
+                Some(name) => name.clone(),
+                None => "end of input".to_string(),
+            };
+            *stats.alert_sources.entry((alert.rule, source)).or_insert(0) += 1;
             for s in self.sinks.iter_mut() {
                 s.emit(&alert)?;
             }
@@ -372,6 +383,7 @@ impl Engine<'_> {
 
     fn finish(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
         let watermark = self.watermark;
+        self.current = None;
         for d in &mut self.detectors {
             d.advance(watermark, &mut self.alerts);
         }
@@ -402,7 +414,13 @@ pub fn scan(
     let mut stats = RunStats::default();
     let enricher = build_enricher(cfg)?;
     let prepared = prepare(cfg, &factory, opts, &mut stats)?;
+    let names = prepared
+        .iter()
+        .map(|p| (p.input.id, p.input.display.clone()))
+        .collect();
     let mut engine = Engine {
+        names,
+        current: None,
         enricher,
         detectors: build_detectors(cfg),
         sinks,
@@ -435,6 +453,11 @@ pub fn scan(
         });
     }
 
+    // Copies of one action in several inputs are counted once (only possible with 2+ inputs).
+    let mut dedup = (cfg.input.dedup_overlapping_sources && streams.len() > 1)
+        .then(|| OverlapDedup::new(cfg.input.overlap_tolerance.millis()));
+    let mut released = Vec::new();
+
     // Heap of (time, source, line, stream index) of each stream's head event.
     let mut heap = BinaryHeap::new();
     for (i, stream) in streams.iter_mut().enumerate() {
@@ -454,7 +477,26 @@ pub fn scan(
         if let Some(head) = stream.buffer.front() {
             heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
         }
-        engine.process(ev, &mut stats)?;
+        match &mut dedup {
+            Some(d) => {
+                d.push(ev, &mut released);
+                for ev in released.drain(..) {
+                    engine.process(ev, &mut stats)?;
+                }
+            }
+            None => engine.process(ev, &mut stats)?,
+        }
+    }
+    if let Some(d) = &mut dedup {
+        d.flush(&mut released);
+        for ev in released.drain(..) {
+            engine.process(ev, &mut stats)?;
+        }
+        stats.duplicates = d
+            .dropped()
+            .into_iter()
+            .filter_map(|(id, n)| engine.names.get(&id).map(|name| (name.clone(), n)))
+            .collect();
     }
     engine.finish(&mut stats)?;
     stats.sources = streams.into_iter().map(|s| s.report).collect();

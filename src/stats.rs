@@ -103,6 +103,10 @@ pub struct RunStats {
     pub late_events: u64,
     /// Alerts by rule (re-emissions on a severity rise included).
     pub alerts: BTreeMap<Rule, u64>,
+    /// Alerts by rule and by the input whose event triggered them.
+    pub alert_sources: BTreeMap<(Rule, String), u64>,
+    /// Events dropped as copies of the same action logged by another input, per input.
+    pub duplicates: Vec<(String, u64)>,
     /// Detector counters (tracked keys, evictions).
     pub detector_counters: Vec<(&'static str, u64)>,
     /// Wall-clock seconds the run took.
@@ -237,16 +241,38 @@ impl RunStats {
                 );
             }
         }
+        if !self.duplicates.is_empty() {
+            let parts: Vec<String> = self
+                .duplicates
+                .iter()
+                .map(|(p, n)| format!("{p} {}", thousands(*n)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "counted once (the same action logged by another input): {}",
+                parts.join(", ")
+            );
+        }
         let alerts = self.total_alerts();
         if alerts == 0 {
             let _ = writeln!(s, "alerts: none");
         } else {
-            let parts: Vec<String> = self
-                .alerts
-                .iter()
-                .map(|(r, n)| format!("{r} {}", thousands(*n)))
-                .collect();
-            let _ = writeln!(s, "alerts: {} ({})", thousands(alerts), parts.join(", "));
+            let _ = writeln!(s, "alerts: {}", thousands(alerts));
+            for (rule, n) in &self.alerts {
+                let from: Vec<String> = self
+                    .alert_sources
+                    .iter()
+                    .filter(|((r, _), _)| r == rule)
+                    .map(|((_, src), k)| format!("{src} {}", thousands(*k)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "  {:<28} {:>8}  triggered by {}",
+                    rule.as_str(),
+                    thousands(*n),
+                    from.join(", ")
+                );
+            }
         }
         s
     }
@@ -322,6 +348,6 @@ mod tests {
             text.contains("invalid_json") && text.contains("app/auth.jsonl:2 (EOF while parsing)"),
             "{text}"
         );
-        assert!(text.contains("alerts: 2 (stuffing.ip 2)"), "{text}");
+        assert!(text.contains("alerts: 2\n  stuffing.ip"), "{text}");
     }
 }

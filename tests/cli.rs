@@ -58,7 +58,14 @@ fn stuffing_ip_from_json_lines() {
     assert_eq!(a["id"].as_str().unwrap().len(), 16);
     let err = stderr(&out);
     assert!(err.contains("32 lines"), "{err}");
-    assert!(err.contains("alerts: 1 (stuffing.ip 1)"), "{err}");
+    assert!(err.contains("alerts: 1\n"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "stuffing.ip                         1  triggered by {} 1",
+            f.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("login 32 (failure 31, success 1)"), "{err}");
 }
 

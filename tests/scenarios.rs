@@ -62,7 +62,16 @@ fn every_planted_stuffing_ip_is_found_and_nothing_else() {
         (Some("medium"), Some("high"))
     );
     assert_eq!(burst[0]["id"], burst[1]["id"]);
-    assert_eq!(burst[0]["first_seen"], "2026-11-18T18:12:07Z"); // 03:12:07 +09:00
+    // 03:12:07 +09:00; the app's record of the first attempt (with milliseconds) is the one
+    // counted, its access-log copy is dropped as the same action.
+    assert_eq!(burst[0]["first_seen"], "2026-11-18T18:12:07.029Z");
+    // Each attempt is counted once although the app and both web servers log it.
+    assert_eq!(burst[0]["evidence"]["failures"], 22);
+    assert!(
+        burst[1]["evidence"]["thresholds_crossed"]
+            .get("failures_without_account")
+            .is_none()
+    );
 }
 
 #[test]
