@@ -17,7 +17,8 @@ Exit codes:
 Examples:
   credwatch scan /var/log/nginx/ app/auth.jsonl
   credwatch scan --asn-db GeoLite2-ASN.mmdb -o alerts.jsonl access.log.*.gz
-  credwatch parse --rejects --format nginx access.log | head";
+  credwatch parse --rejects --format nginx access.log | head
+  credwatch explain 370b2e56f4e20fcb sample-logs/";
 
 /// credwatch: catches credential stuffing and account takeover in web and auth logs.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ pub enum Command {
     /// Decode logs and print each normalized event as a JSON line (check a format or config).
     #[command(after_help = AFTER_HELP)]
     Parse(ParseArgs),
+    /// Print the events behind one alert (give the same inputs and options as the scan).
+    #[command(after_help = AFTER_HELP)]
+    Explain(ExplainArgs),
 }
 
 /// Options shared by every subcommand that reads logs.
@@ -105,4 +109,15 @@ impl InputArgs {
         cfg.asn.db.extend(self.asn_db.iter().cloned());
         Ok(cfg)
     }
+}
+
+/// `credwatch explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The alert's `id`, as printed by `scan`.
+    #[arg(value_name = "ALERT_ID")]
+    pub id: String,
+    /// Inputs and decoding options (the same as for the scan that printed the alert).
+    #[command(flatten)]
+    pub input: InputArgs,
 }

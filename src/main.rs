@@ -79,6 +79,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(exit_code(&stats, false))
         }
+        Command::Explain(args) => {
+            let cfg = args.input.config()?;
+            let opts = RunOptions {
+                paths: args.input.paths.clone(),
+                strict: args.input.strict,
+            };
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            let Some(found) = pipeline::explain(&cfg, &opts, &args.id, &mut out)? else {
+                anyhow::bail!(
+                    "no alert with id {} in these inputs (explain needs the inputs and options of the scan that printed it)",
+                    args.id
+                );
+            };
+            if !args.input.quiet {
+                let a = &found.alert;
+                eprintln!(
+                    "{} {} {}: {}\n{} events of {} {} from {} to {}",
+                    a.id,
+                    a.rule,
+                    a.severity.as_str(),
+                    a.summary,
+                    found.events,
+                    a.entity.kind.as_str(),
+                    a.entity.value,
+                    a.first_seen,
+                    a.last_seen
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

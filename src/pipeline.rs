@@ -12,16 +12,18 @@
 //! number), so several servers' logs of one site are interleaved as they happened and the
 //! output does not depend on thread timing.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, bounded};
 use serde::Serialize;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, EntityKind};
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
@@ -555,26 +557,25 @@ struct RejectedLine<'a> {
     text: &'a str,
 }
 
-/// Decodes inputs without detection and writes each normalized event as a JSON line with its
-/// source path and line number, in input order (and, with `rejects`, each rejected line with
-/// its reason): the way to check a format or a config, like `fail2ban-regex`.
-pub fn parse(
+/// What [`decode_in_order`] hands to its caller for each line that is not irrelevant.
+enum Visit<'a> {
+    /// A decoded event.
+    Event(AuthEvent),
+    /// A rejected line (already counted), with the start of its text.
+    Rejected { error: ParseError, text: &'a [u8] },
+}
+
+/// Decodes every input one after the other, in line order, without detection: the reading half
+/// of `parse` and `explain`. Counts every line in `stats` and calls `visit` with the input's name,
+/// the line number and the event or rejection. Under `strict` the first rejection is an error.
+fn decode_in_order(
     cfg: &Config,
     opts: &RunOptions,
-    rejects: bool,
-    out: &mut dyn Write,
-) -> Result<RunStats, Error> {
-    let started = std::time::Instant::now();
+    stats: &mut RunStats,
+    mut visit: impl FnMut(&str, u64, Visit<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let factory = cfg.decoder_factory()?;
-    let mut stats = RunStats::default();
-    let mut enricher = build_enricher(cfg)?;
-    let prepared = prepare(cfg, &factory, opts, &mut stats)?;
-    let io = |e: std::io::Error| {
-        Error::from(SinkError::Io {
-            target: "stdout".into(),
-            source: e,
-        })
-    };
+    let prepared = prepare(cfg, &factory, opts, stats)?;
     for mut p in prepared {
         let mut st = SourceStats::default();
         let display = p.input.display.clone();
@@ -608,25 +609,11 @@ pub fn parse(
                 }
             };
             match outcome {
-                LineOutcome::Event(mut ev) => {
+                LineOutcome::Event(ev) => {
                     st.events += 1;
                     let weight = u64::from(ev.repeat.clamp(1, MAX_REPEAT));
                     stats.count_event(ev.kind, ev.outcome, weight);
-                    if let Some(e) = &mut enricher {
-                        e.enrich(&mut ev);
-                    }
-                    let as_org = match (&enricher, ev.asn) {
-                        (Some(e), Some(asn)) => e.as_org(asn),
-                        _ => None,
-                    };
-                    let line = ParsedLine {
-                        source: &display,
-                        line: number,
-                        event: &ev,
-                        as_org,
-                    };
-                    serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
-                    out.write_all(b"\n").map_err(io)?;
+                    visit(&display, number, Visit::Event(ev))?;
                 }
                 LineOutcome::Irrelevant => st.irrelevant += 1,
                 LineOutcome::Blank => st.blank += 1,
@@ -640,24 +627,14 @@ pub fn parse(
                         }
                         .into());
                     }
-                    if rejects {
-                        let text = lossless_text(&buf[..buf.len().min(300)]);
-                        let line = RejectedLine {
-                            source: &display,
-                            line: number,
-                            rejected: error.reason,
-                            detail: error.detail.as_deref(),
-                            text: &text,
-                        };
-                        serde_json::to_writer(&mut *out, &line).map_err(|e| io(e.into()))?;
-                        out.write_all(b"\n").map_err(io)?;
-                    }
                     let sample = RejectSample {
                         line: number,
                         reason: error.reason,
-                        detail: error.detail,
+                        detail: error.detail.clone(),
                     };
                     st.reject(sample, cfg.input.reject_samples);
+                    let text = &buf[..buf.len().min(300)];
+                    visit(&display, number, Visit::Rejected { error, text })?;
                 }
             }
         }
@@ -669,9 +646,157 @@ pub fn parse(
             stats: st,
         });
     }
-    out.flush().map_err(io)?;
+    Ok(())
+}
+
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::from(SinkError::Io {
+        target: "stdout".into(),
+        source: e,
+    })
+}
+
+/// Writes one event as a `parse`-style JSON line.
+fn write_event(
+    out: &mut dyn Write,
+    source: &str,
+    line: u64,
+    ev: &AuthEvent,
+    enricher: Option<&dyn Enricher>,
+) -> Result<(), Error> {
+    let as_org = match (enricher, ev.asn) {
+        (Some(e), Some(asn)) => e.as_org(asn),
+        _ => None,
+    };
+    let parsed = ParsedLine {
+        source,
+        line,
+        event: ev,
+        as_org,
+    };
+    serde_json::to_writer(&mut *out, &parsed).map_err(|e| stdout_error(e.into()))?;
+    out.write_all(b"\n").map_err(stdout_error)
+}
+
+/// Decodes inputs without detection and writes each normalized event as a JSON line with its
+/// source path and line number, in input order (and, with `rejects`, each rejected line with
+/// its reason): the way to check a format or a config, like `fail2ban-regex`.
+pub fn parse(
+    cfg: &Config,
+    opts: &RunOptions,
+    rejects: bool,
+    out: &mut dyn Write,
+) -> Result<RunStats, Error> {
+    let started = std::time::Instant::now();
+    let mut stats = RunStats::default();
+    let mut enricher = build_enricher(cfg)?;
+    decode_in_order(cfg, opts, &mut stats, |source, line, visit| match visit {
+        Visit::Event(mut ev) => {
+            if let Some(e) = &mut enricher {
+                e.enrich(&mut ev);
+            }
+            write_event(out, source, line, &ev, enricher.as_deref())
+        }
+        Visit::Rejected { error, text } if rejects => {
+            let text = lossless_text(text);
+            let rejected = RejectedLine {
+                source,
+                line,
+                rejected: error.reason,
+                detail: error.detail.as_deref(),
+                text: &text,
+            };
+            serde_json::to_writer(&mut *out, &rejected).map_err(|e| stdout_error(e.into()))?;
+            out.write_all(b"\n").map_err(stdout_error)
+        }
+        Visit::Rejected { .. } => Ok(()),
+    })?;
+    out.flush().map_err(stdout_error)?;
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// The alert `explain` was asked about and how many events it printed.
+#[derive(Debug)]
+pub struct Explanation {
+    /// The alert's last emission (its highest severity and widest span).
+    pub alert: Alert,
+    /// Events written.
+    pub events: usize,
+}
+
+/// Collects alerts in memory, shared with the caller.
+struct Collect(Rc<RefCell<Vec<Alert>>>);
+
+impl Sink for Collect {
+    fn emit(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        self.0.borrow_mut().push(alert.clone());
+        Ok(())
+    }
+}
+
+/// True when `ev` concerns the alert's entity (for `global`: a failed login).
+fn concerns(ev: &AuthEvent, alert: &Alert) -> bool {
+    let value = alert.entity.value.as_str();
+    match alert.entity.kind {
+        EntityKind::Ip => ev.ip.is_some_and(|ip| ip.to_string() == value),
+        EntityKind::Account => ev.account.as_ref().is_some_and(|a| a.as_str() == value),
+        EntityKind::Asn => ev.asn.is_some_and(|asn| asn.to_string() == value),
+        EntityKind::ShipTo => ev.details.as_ref().is_some_and(|d| {
+            [d.ship_to, d.address]
+                .into_iter()
+                .flatten()
+                .any(|h| h.to_string() == value)
+        }),
+        EntityKind::Global => ev.is_failed_login(),
+    }
+}
+
+/// Prints the events behind one alert: runs the scan to find the alert with `id` (`None` when
+/// no alert has it), then decodes the inputs again and writes, as `parse` does, every event of
+/// the alert's entity between its first and last event time, in time order, with source and
+/// line, so the raw lines can be read. For a `global` alert these are the failed logins of the
+/// burst. Copies of one action in several inputs are all shown: they are the raw evidence.
+pub fn explain(
+    cfg: &Config,
+    opts: &RunOptions,
+    id: &str,
+    out: &mut dyn Write,
+) -> Result<Option<Explanation>, Error> {
+    let collected = Rc::new(RefCell::new(Vec::new()));
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Collect(Rc::clone(&collected)))];
+    scan(cfg, opts, &mut sinks)?;
+    drop(sinks);
+    let alerts = collected.take();
+    let Some(alert) = alerts.into_iter().rfind(|a| a.id == id) else {
+        return Ok(None);
+    };
+    let mut enricher = build_enricher(cfg)?;
+    let mut events: Vec<(AuthEvent, String, u64)> = Vec::new();
+    let mut stats = RunStats::default();
+    decode_in_order(cfg, opts, &mut stats, |source, line, visit| {
+        if let Visit::Event(mut ev) = visit
+            && ev.ts >= alert.first_seen
+            && ev.ts <= alert.last_seen
+        {
+            if let Some(e) = &mut enricher {
+                e.enrich(&mut ev);
+            }
+            if concerns(&ev, &alert) {
+                events.push((ev, source.to_string(), line));
+            }
+        }
+        Ok(())
+    })?;
+    events.sort_by_key(|(ev, _, line)| (ev.ts, ev.origin.source, *line));
+    for (ev, source, line) in &events {
+        write_event(out, source, *line, ev, enricher.as_deref())?;
+    }
+    out.flush().map_err(stdout_error)?;
+    Ok(Some(Explanation {
+        alert,
+        events: events.len(),
+    }))
 }
 
 /// True when `path` names standard input.

@@ -407,3 +407,37 @@ fn corrupt_asn_databases_are_clear_errors() {
         }
     }
 }
+
+#[test]
+fn explain_prints_the_events_behind_an_alert() {
+    let dir = Scratch::new("explain");
+    let f = dir.write("auth.jsonl", burst_jsonl("203.0.113.16").as_bytes());
+    let scan = run(&["scan", "-q", f.to_str().unwrap()], None);
+    let alerts = json_lines(&scan);
+    let id = alerts[0]["id"].as_str().unwrap();
+    let out = run(&["explain", id, f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let events = json_lines(&out);
+    // The alert spans the first 20 failures from the address (10:01:00 to 10:01:19).
+    assert_eq!(events.len(), 20);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ip"] == "203.0.113.16" && e["outcome"] == "failure")
+    );
+    assert_eq!(events[0]["line"], 2);
+    assert_eq!(events[19]["line"], 21);
+    assert!(
+        stderr(&out).contains("20 events of ip 203.0.113.16"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["explain", "0000000000000000", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no alert with id 0000000000000000"),
+        "{}",
+        stderr(&out)
+    );
+}
