@@ -119,7 +119,7 @@ impl Default for OrdersDropAddressConfig {
 
 /// Removes the least recently active tenth of `map` when it holds more than `max` entries.
 /// Returns how many were evicted.
-fn evict_oldest<K: Eq + Hash, V, S: std::hash::BuildHasher>(
+pub(crate) fn evict_oldest<K: Eq + Hash, V, S: std::hash::BuildHasher>(
     map: &mut HashMap<K, V, S>,
     max: usize,
     last: impl Fn(&V) -> i64,
@@ -503,7 +503,9 @@ struct ShipToState {
     /// Orders keyed by a seeded hash of the account.
     accounts: SlidingDistinct,
     marketplace: SlidingCount,
-    sample: Vec<AccountKey>,
+    /// Accounts with the time of their latest order here, so the sample lists only accounts
+    /// still inside the window.
+    sample: Vec<(AccountKey, Timestamp)>,
     last_seen: Timestamp,
 }
 
@@ -595,9 +597,8 @@ impl Detector for OrdersDropAddressDetector {
         let now = self.watermark;
         state.accounts.expire(now, window);
         state.marketplace.expire(now, window);
-        if state.accounts.is_empty() {
-            state.sample.clear();
-        }
+        let horizon = now.0.saturating_sub(window);
+        state.sample.retain(|(_, t)| t.0 > horizon);
         state.last_seen = state.last_seen.max(ev.ts);
         state
             .accounts
@@ -605,8 +606,10 @@ impl Detector for OrdersDropAddressDetector {
         if details.marketplace == Some(true) {
             state.marketplace.push(ev.ts);
         }
-        if state.sample.len() < self.cfg.accounts_sample && !state.sample.contains(account) {
-            state.sample.push(account.clone());
+        if let Some(slot) = state.sample.iter_mut().find(|(a, _)| a == account) {
+            slot.1 = slot.1.max(ev.ts);
+        } else if state.sample.len() < self.cfg.accounts_sample {
+            state.sample.push((account.clone(), ev.ts));
         }
         let distinct = state.accounts.distinct() as u32;
         if distinct < self.cfg.min_distinct_accounts {
@@ -673,7 +676,7 @@ impl Detector for OrdersDropAddressDetector {
         let mut accounts: Vec<String> = state
             .sample
             .iter()
-            .map(|a| a.as_str().to_string())
+            .map(|(a, _)| a.as_str().to_string())
             .collect();
         accounts.sort();
         out.push(Alert {
@@ -958,6 +961,23 @@ mod tests {
             order(8 * DAY, "c", 1.0, true, DROP),
         ];
         assert!(run_drop(&slow).is_empty());
+    }
+
+    #[test]
+    fn the_accounts_sample_lists_only_accounts_inside_the_window() {
+        let events = vec![
+            order(0, "old@example.com", 1.0, true, DROP),
+            order(8 * DAY, "b@example.com", 1.0, true, DROP),
+            order(8 * DAY + 1, "c@example.com", 1.0, true, DROP),
+            order(8 * DAY + 2, "d@example.com", 1.0, true, DROP),
+        ];
+        let alerts = run_drop(&events);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            alerts[0].accounts,
+            vec!["b@example.com", "c@example.com", "d@example.com"]
+        );
+        assert_eq!(alerts[0].first_seen, Timestamp(8 * DAY));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::detect::orders::evict_oldest;
 use crate::detect::{Detector, Episodes};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
@@ -88,7 +89,8 @@ struct IpState {
     accounts: SlidingDistinct,
     unknown: SlidingCount,
     anonymous: SlidingCount,
-    sample: Vec<AccountKey>,
+    /// Accounts with the time of their latest request, so the sample stays inside the window.
+    sample: Vec<(AccountKey, Timestamp)>,
     asn: Option<Asn>,
     last_seen: Timestamp,
 }
@@ -114,24 +116,6 @@ pub struct ResetFloodDetector {
     evicted_ips: u64,
     evicted_accounts: u64,
     events_since_sweep: u64,
-}
-
-/// Removes the least recently active tenth of `map` when it holds more than `max` entries.
-fn evict_oldest<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
-    map: &mut HashMap<K, V, S>,
-    max: usize,
-    last: impl Fn(&V) -> i64,
-) -> u64 {
-    if map.len() <= max {
-        return 0;
-    }
-    let mut ages: Vec<i64> = map.values().map(&last).collect();
-    let cut = ages.len() - max * 9 / 10;
-    let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
-    let cutoff = *nth;
-    let before = map.len();
-    map.retain(|_, v| last(v) > cutoff);
-    (before - map.len()) as u64
 }
 
 impl ResetFloodDetector {
@@ -186,9 +170,8 @@ impl ResetFloodDetector {
         state.accounts.expire(now, window);
         state.unknown.expire(now, window);
         state.anonymous.expire(now, window);
-        if state.accounts.is_empty() {
-            state.sample.clear();
-        }
+        let horizon = now.0.saturating_sub(window);
+        state.sample.retain(|(_, t)| t.0 > horizon);
         state.last_seen = state.last_seen.max(ev.ts);
         if ev.asn.is_some() {
             state.asn = ev.asn;
@@ -201,8 +184,10 @@ impl ResetFloodDetector {
                 if ev.reason == Some(FailureReason::UnknownAccount) {
                     state.unknown.push(ev.ts);
                 }
-                if state.sample.len() < self.cfg.accounts_sample && !state.sample.contains(a) {
-                    state.sample.push(a.clone());
+                if let Some(slot) = state.sample.iter_mut().find(|(s, _)| s == a) {
+                    slot.1 = slot.1.max(ev.ts);
+                } else if state.sample.len() < self.cfg.accounts_sample {
+                    state.sample.push((a.clone(), ev.ts));
                 }
             }
             None => state.anonymous.push(ev.ts),
@@ -281,7 +266,7 @@ impl ResetFloodDetector {
         let accounts = state
             .sample
             .iter()
-            .map(|a| a.as_str().to_string())
+            .map(|(a, _)| a.as_str().to_string())
             .collect();
         let asn = state.asn;
         self.episodes.close_quiet(now, self.quiet());
