@@ -426,11 +426,12 @@ impl Detector for OrdersBulkDetector {
             format!("to {}", parts.join(", "))
         };
         let summary = format!(
-            "{} placed {} orders ({} marketplace, {} distinct sellers) totalling {} in {}, {}",
+            "{} placed {} orders ({} marketplace, {} seller{}) totalling {} in {}, {}",
             entity.value,
             thousands(orders),
             thousands(marketplace),
             sellers.len(),
+            if sellers.len() == 1 { "" } else { "s" },
             if totals_text.is_empty() {
                 "no amount".to_string()
             } else {
@@ -799,7 +800,7 @@ mod tests {
         assert_eq!(open.first_seen, Timestamp(13 * 3_600_000 + 6 * MINUTE));
         assert_eq!(
             open.summary,
-            "matsuda.mai4@example.net placed 7 orders (7 marketplace, 3 distinct sellers) \
+            "matsuda.mai4@example.net placed 7 orders (7 marketplace, 3 sellers) \
              totalling JPY 105,000 in 1d, to 1 ship-to new to the account"
         );
         // The 10th order crosses the count too: critical, same episode.
@@ -857,6 +858,25 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         assert_eq!(alerts[0].severity, Severity::High);
         assert_eq!(alerts[0].evidence["orders"], json!(10));
+    }
+
+    #[test]
+    fn odd_amounts_and_missing_details_count_orders_but_no_total() {
+        let mut events: Vec<_> = (0..10)
+            .map(|i| {
+                let mut ev = order(i * MINUTE, "o@example.com", f64::NAN, false, HOME);
+                ev.ip = Some("2001:db8::5".parse().unwrap());
+                ev
+            })
+            .collect();
+        events[3].details = None;
+        events[4].details_mut().amount = Some(-5.0);
+        events[5].details_mut().currency = None;
+        let alerts = run_bulk(&events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].evidence["orders"], json!(10));
+        assert_eq!(alerts[0].evidence["totals"], json!({"JPY": 0}));
+        assert_eq!(alerts[0].severity, Severity::Low);
     }
 
     #[test]

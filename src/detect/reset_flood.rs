@@ -245,7 +245,7 @@ impl ResetFloodDetector {
                 entity.value,
                 thousands(u64::from(distinct)),
                 self.cfg.ip_window,
-                thousands(named as u64),
+                thousands((named + state.anonymous.len()) as u64),
                 unknown_pct
             )
         } else {
