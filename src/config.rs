@@ -15,6 +15,7 @@ use crate::decode::json::JsonConfig;
 use crate::decode::sshd::SshdConfig;
 use crate::decode::{DecoderFactory, Format};
 use crate::detect::StuffingIpConfig;
+use crate::detect::{OrdersBulkConfig, OrdersDropAddressConfig, ResetFloodConfig};
 use crate::enrich::asn::AsnConfig;
 use crate::error::ConfigError;
 use crate::time::{SECOND, Span};
@@ -89,6 +90,12 @@ fn format_choice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Format>, D::E
 pub struct DetectConfig {
     /// `[detect.stuffing_ip]`.
     pub stuffing_ip: StuffingIpConfig,
+    /// `[detect.orders_bulk]`.
+    pub orders_bulk: OrdersBulkConfig,
+    /// `[detect.orders_drop_address]`.
+    pub orders_drop_address: OrdersDropAddressConfig,
+    /// `[detect.reset_flood]`.
+    pub reset_flood: ResetFloodConfig,
 }
 
 impl Config {
@@ -161,7 +168,119 @@ impl Config {
                 "must be at least min_distinct_accounts",
             );
         }
+        self.validate_orders_and_resets()?;
         self.decoder_factory().map(|_| ())
+    }
+
+    /// Nonsense values of `orders.bulk`, `orders.drop_address` and `reset.flood`.
+    fn validate_orders_and_resets(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::BadValue {
+                key: key.to_string(),
+                message: message.to_string(),
+            })
+        };
+        let b = &self.detect.orders_bulk;
+        if b.min_orders == 0 {
+            return bad("detect.orders_bulk.min_orders", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&b.marketplace_share) {
+            return bad(
+                "detect.orders_bulk.marketplace_share",
+                "must be between 0 and 1",
+            );
+        }
+        if let Some((cur, _)) = b.min_total.iter().find(|(_, v)| **v == 0) {
+            return bad(
+                &format!("detect.orders_bulk.min_total.{cur}"),
+                "must be at least 1",
+            );
+        }
+        if b.max_known_ship_tos == 0 {
+            return bad(
+                "detect.orders_bulk.max_known_ship_tos",
+                "must be at least 1",
+            );
+        }
+        if b.max_tracked_accounts < 1_000 {
+            return bad(
+                "detect.orders_bulk.max_tracked_accounts",
+                "must be at least 1000",
+            );
+        }
+        if b.max_orders_per_account < b.min_orders as usize {
+            return bad(
+                "detect.orders_bulk.max_orders_per_account",
+                "must be at least min_orders",
+            );
+        }
+        let d = &self.detect.orders_drop_address;
+        if d.min_distinct_accounts < 2 {
+            return bad(
+                "detect.orders_drop_address.min_distinct_accounts",
+                "must be at least 2",
+            );
+        }
+        if d.high_distinct_accounts < d.min_distinct_accounts {
+            return bad(
+                "detect.orders_drop_address.high_distinct_accounts",
+                "must not be below min_distinct_accounts",
+            );
+        }
+        if !(0.0..=1.0).contains(&d.marketplace_share) {
+            return bad(
+                "detect.orders_drop_address.marketplace_share",
+                "must be between 0 and 1",
+            );
+        }
+        if d.max_tracked_ship_tos < 1_000 {
+            return bad(
+                "detect.orders_drop_address.max_tracked_ship_tos",
+                "must be at least 1000",
+            );
+        }
+        if d.max_orders_per_ship_to < d.min_distinct_accounts as usize {
+            return bad(
+                "detect.orders_drop_address.max_orders_per_ship_to",
+                "must be at least min_distinct_accounts",
+            );
+        }
+        let r = &self.detect.reset_flood;
+        for (key, v) in [
+            ("min_accounts_per_ip", r.min_accounts_per_ip),
+            (
+                "min_requests_without_account",
+                r.min_requests_without_account,
+            ),
+            ("min_codes_per_account", r.min_codes_per_account),
+            (
+                "min_failed_codes_per_account",
+                r.min_failed_codes_per_account,
+            ),
+        ] {
+            if v == 0 {
+                return bad(&format!("detect.reset_flood.{key}"), "must be at least 1");
+            }
+        }
+        if r.high_accounts_per_ip < r.min_accounts_per_ip {
+            return bad(
+                "detect.reset_flood.high_accounts_per_ip",
+                "must not be below min_accounts_per_ip",
+            );
+        }
+        if r.max_tracked_keys < 1_000 {
+            return bad(
+                "detect.reset_flood.max_tracked_keys",
+                "must be at least 1000",
+            );
+        }
+        if r.max_events_per_key < r.min_accounts_per_ip as usize {
+            return bad(
+                "detect.reset_flood.max_events_per_key",
+                "must be at least min_accounts_per_ip",
+            );
+        }
+        Ok(())
     }
 
     /// The decoder factory for these settings.

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
 use crate::detect::{Detector, StuffingIpDetector};
+use crate::detect::{OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
@@ -310,6 +311,21 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
     if cfg.detect.stuffing_ip.enabled {
         d.push(Box::new(StuffingIpDetector::new(
             cfg.detect.stuffing_ip.clone(),
+        )));
+    }
+    if cfg.detect.orders_bulk.enabled {
+        d.push(Box::new(OrdersBulkDetector::new(
+            cfg.detect.orders_bulk.clone(),
+        )));
+    }
+    if cfg.detect.orders_drop_address.enabled {
+        d.push(Box::new(OrdersDropAddressDetector::new(
+            cfg.detect.orders_drop_address.clone(),
+        )));
+    }
+    if cfg.detect.reset_flood.enabled {
+        d.push(Box::new(ResetFloodDetector::new(
+            cfg.detect.reset_flood.clone(),
         )));
     }
     d

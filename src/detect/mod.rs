@@ -9,9 +9,15 @@ use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
 pub mod episode;
+pub mod orders;
+pub mod reset_flood;
 pub mod stuffing_ip;
 
 pub use episode::{Episode, Episodes};
+pub use orders::{
+    OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
+};
+pub use reset_flood::{ResetFloodConfig, ResetFloodDetector};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 
 /// A detection rule over the event stream.
