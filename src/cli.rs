@@ -58,6 +58,9 @@ pub struct InputArgs {
     /// ASN database: MaxMind DB (GeoLite2-ASN) or start,end,asn,org CSV (plain or .gz); repeatable.
     #[arg(long = "asn-db", value_name = "FILE")]
     pub asn_db: Vec<PathBuf>,
+    /// Memory for the detectors' state in MiB; beyond it the least recently active keys are evicted.
+    #[arg(long = "memory-budget", value_name = "MB")]
+    pub memory_budget: Option<u64>,
     /// Stop at the first rejected line and report it as path:line.
     #[arg(long)]
     pub strict: bool,
@@ -107,6 +110,10 @@ impl InputArgs {
             cfg.input.format = Some(f);
         }
         cfg.asn.db.extend(self.asn_db.iter().cloned());
+        if let Some(mb) = self.memory_budget {
+            anyhow::ensure!(mb > 0, "--memory-budget must be at least 1 (MiB)");
+            cfg.limits.memory_budget_mb = mb;
+        }
         Ok(cfg)
     }
 }

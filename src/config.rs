@@ -38,6 +38,26 @@ pub struct Config {
     pub asn: AsnConfig,
     /// Detection rules.
     pub detect: DetectConfig,
+    /// Resource limits.
+    pub limits: LimitsConfig,
+}
+
+/// Section `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Memory for the detectors' per-key state, in MiB. When their state grows beyond it, the
+    /// least recently active keys are evicted (and counted in the summary), so a flood of spoofed
+    /// or random addresses cannot exhaust memory. Also `--memory-budget MB`.
+    pub memory_budget_mb: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            memory_budget_mb: 1024,
+        }
+    }
 }
 
 /// Section `[input]`.
@@ -134,6 +154,9 @@ impl Config {
                 message: message.to_string(),
             })
         };
+        if self.limits.memory_budget_mb == 0 {
+            return bad("limits.memory_budget_mb", "must be at least 1");
+        }
         if self.input.max_line_bytes < 256 {
             return bad("input.max_line_bytes", "must be at least 256");
         }

@@ -343,7 +343,16 @@ struct Engine<'a> {
     lateness: i64,
     watermark: Timestamp,
     alerts: Vec<Alert>,
+    /// Bytes the detectors' state may hold.
+    budget: usize,
+    events_since_budget_check: u32,
+    budget_check_every: u32,
 }
+
+/// Events between two measurements of the detectors' state against the memory budget, while the
+/// state is below half the budget, and once above it.
+const BUDGET_CHECK_EVERY: u32 = 65_536;
+const BUDGET_CHECK_NEAR: u32 = 16_384;
 
 impl Engine<'_> {
     fn process(&mut self, mut ev: AuthEvent, stats: &mut RunStats) -> Result<(), SinkError> {
@@ -363,7 +372,36 @@ impl Engine<'_> {
             }
         }
         self.share_alerts();
+        self.events_since_budget_check += 1;
+        if self.events_since_budget_check >= self.budget_check_every {
+            self.events_since_budget_check = 0;
+            self.enforce_budget(stats);
+        }
         self.deliver(stats)
+    }
+
+    /// Measures the detectors' state and, above the budget, has each evict its least recently
+    /// active keys down to its share of 70 % of the budget (shares in proportion to what each
+    /// holds), so that the next checks do not evict again at once.
+    fn enforce_budget(&mut self, stats: &mut RunStats) {
+        let sizes: Vec<usize> = self.detectors.iter().map(|d| d.state_bytes()).collect();
+        let total: usize = sizes.iter().sum();
+        stats.peak_state_bytes = stats.peak_state_bytes.max(total as u64);
+        // Measuring walks every key, so it is done rarely while far below the budget and often
+        // once near it, which keeps the overshoot between checks small.
+        self.budget_check_every = if total > self.budget / 2 {
+            BUDGET_CHECK_NEAR
+        } else {
+            BUDGET_CHECK_EVERY
+        };
+        if total <= self.budget {
+            return;
+        }
+        let target = self.budget / 10 * 7;
+        for (d, size) in self.detectors.iter_mut().zip(sizes) {
+            let share = (size as u128 * target as u128 / total as u128) as usize;
+            stats.budget_evictions += d.evict_to(share);
+        }
     }
 
     /// Shows every new alert to every detector (one level: alerts raised in response are
@@ -407,6 +445,7 @@ impl Engine<'_> {
         }
         self.share_alerts();
         self.deliver(stats)?;
+        self.enforce_budget(stats);
         for d in &self.detectors {
             stats.detector_counters.extend(d.counters());
         }
@@ -445,7 +484,12 @@ pub fn scan(
         lateness: cfg.input.allowed_lateness.millis(),
         watermark: Timestamp(i64::MIN),
         alerts: Vec::new(),
+        budget: usize::try_from(cfg.limits.memory_budget_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+        events_since_budget_check: 0,
+        budget_check_every: BUDGET_CHECK_EVERY,
     };
+    stats.memory_budget = cfg.limits.memory_budget_mb.saturating_mul(1 << 20);
 
     let mut streams: Vec<Stream> = Vec::with_capacity(prepared.len());
     for p in prepared {

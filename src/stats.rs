@@ -107,6 +107,12 @@ pub struct RunStats {
     pub alert_sources: BTreeMap<(Rule, String), u64>,
     /// Events dropped as copies of the same action logged by another input, per input.
     pub duplicates: Vec<(String, u64)>,
+    /// The memory budget for detector state, in bytes.
+    pub memory_budget: u64,
+    /// The largest detector state measured at a budget check, in bytes.
+    pub peak_state_bytes: u64,
+    /// Keys evicted to stay within the memory budget.
+    pub budget_evictions: u64,
     /// Detector counters (tracked keys, evictions).
     pub detector_counters: Vec<(&'static str, u64)>,
     /// Wall-clock seconds the run took.
@@ -207,6 +213,15 @@ impl RunStats {
                 s,
                 "late events (behind the newest event time by more than the allowed lateness): {}",
                 thousands(self.late_events)
+            );
+        }
+        if self.budget_evictions > 0 {
+            let _ = writeln!(
+                s,
+                "memory budget {} MiB reached (state peaked at {} MiB): evicted {} least recently active keys",
+                self.memory_budget >> 20,
+                self.peak_state_bytes >> 20,
+                thousands(self.budget_evictions)
             );
         }
         let rejected = self.total_rejected();

@@ -441,3 +441,36 @@ fn explain_prints_the_events_behind_an_alert() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_memory_budget_evicts_and_reports() {
+    // 70,000 failed logins from 70,000 addresses: far more state than a 1 MiB budget holds.
+    let mut text = String::with_capacity(70_000 * 120);
+    for i in 0u32..70_000 {
+        let [_, b, c, d] = i.to_be_bytes();
+        text.push_str(&json_login(
+            &format!(
+                "2026-11-20T10:{:02}:{:02}Z",
+                (i / 1_200) % 60,
+                (i / 20) % 60
+            ),
+            &format!("10.{b}.{c}.{d}"),
+            &format!("user{i}@example.com"),
+            "failure",
+            "bad_password",
+        ));
+    }
+    let dir = Scratch::new("budget");
+    let f = dir.write("auth.jsonl", text.as_bytes());
+    let out = run(&["scan", "--memory-budget", "1", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("memory budget 1 MiB reached"), "{err}");
+    let out = run(&["scan", f.to_str().unwrap()], None);
+    assert!(
+        !stderr(&out).contains("memory budget"),
+        "the default budget holds this"
+    );
+    let out = run(&["scan", "--memory-budget", "0", f.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -4,6 +4,9 @@
 //! windows, never reads files or the wall clock, and never knows which log format an event came
 //! from. The same events in the same order always give the same alerts.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+
 use crate::alert::Alert;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
@@ -39,8 +42,135 @@ pub trait Detector: Send {
     /// watermark has no further effect.
     fn advance(&mut self, _watermark: Timestamp, _out: &mut Vec<Alert>) {}
 
+    /// Approximate bytes held by this detector's per-key state, for the memory budget.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
+    /// Evicts the least recently active keys until the state holds about `bytes` or less.
+    /// Returns how many keys were evicted. Called by the pipeline when the detectors together
+    /// exceed the memory budget.
+    fn evict_to(&mut self, _bytes: usize) -> u64 {
+        0
+    }
+
     /// Counters for the run summary, such as keys tracked and keys evicted.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+}
+
+/// Approximate heap bytes a value owns beyond its inline size, for the memory budget. Estimates
+/// from capacities: close enough to keep a budget, cheap enough to run every 65,536 events.
+pub(crate) trait HeapSize {
+    /// Heap bytes owned.
+    fn heap_bytes(&self) -> usize;
+}
+
+impl HeapSize for crate::event::AccountKey {
+    fn heap_bytes(&self) -> usize {
+        self.as_str().len()
+    }
+}
+
+impl HeapSize for std::net::IpAddr {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for crate::event::AddressHash {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Bytes held by a map of per-key state: its table plus what keys and values own.
+pub(crate) fn map_bytes<K: HeapSize, V: HeapSize, S>(map: &HashMap<K, V, S>) -> usize {
+    // A hash table is at most 7/8 full; counting by length (not capacity) means an evicted
+    // table counts as smaller without being reallocated, which would only churn memory.
+    let table = map.len() * (std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1) * 8 / 7;
+    table
+        + map
+            .iter()
+            .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
+            .sum::<usize>()
+}
+
+/// Evicts the least recently active tenth beyond `max` keys (by `last`, event-time millis).
+/// Returns how many keys were evicted.
+pub(crate) fn evict_oldest<K: Eq + Hash, V, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
+    max: usize,
+    last: impl Fn(&V) -> i64,
+) -> u64 {
+    if map.len() <= max {
+        return 0;
+    }
+    let mut ages: Vec<i64> = map.values().map(&last).collect();
+    let cut = ages.len() - max * 9 / 10;
+    let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
+    let cutoff = *nth;
+    let before = map.len();
+    map.retain(|_, v| last(v) > cutoff);
+    (before - map.len()) as u64
+}
+
+/// Evicts the least recently active keys of `map` until it holds about `bytes` or less,
+/// assuming keys of similar size. Returns how many keys were evicted.
+pub(crate) fn evict_to_bytes<K: Eq + Hash + HeapSize, V: HeapSize, S: BuildHasher>(
+    map: &mut HashMap<K, V, S>,
+    bytes: usize,
+    last: impl Fn(&V) -> i64,
+) -> u64 {
+    let current = map_bytes(map);
+    if current <= bytes || map.is_empty() {
+        return 0;
+    }
+    let keep = (map.len() as u128 * bytes as u128 / current as u128) as usize;
+    evict_oldest(map, keep, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    struct State {
+        last: i64,
+        heap: Vec<u8>,
+    }
+    impl HeapSize for State {
+        fn heap_bytes(&self) -> usize {
+            self.heap.capacity()
+        }
+    }
+
+    #[test]
+    fn evict_to_bytes_keeps_the_most_recently_active_keys() {
+        let mut map: HashMap<IpAddr, State> = HashMap::new();
+        for i in 0u32..10_000 {
+            map.insert(
+                IpAddr::from(i.to_be_bytes()),
+                State {
+                    last: i64::from(i),
+                    heap: vec![0; 100],
+                },
+            );
+        }
+        let before = map_bytes(&map);
+        assert!(before > 10_000 * 100);
+        let evicted = evict_to_bytes(&mut map, before / 4, |s| s.last);
+        assert!(
+            map_bytes(&map) <= before / 4,
+            "{} > {}",
+            map_bytes(&map),
+            before / 4
+        );
+        assert_eq!(evicted as usize + map.len(), 10_000);
+        // The survivors are the most recently active.
+        let oldest_kept = map.values().map(|s| s.last).min().unwrap();
+        assert!(oldest_kept >= 10_000 - map.len() as i64);
+        assert_eq!(evict_to_bytes(&mut map, usize::MAX, |s| s.last), 0);
     }
 }

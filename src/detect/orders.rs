@@ -12,13 +12,12 @@
 //! an address the account already knew stay `low`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
 use crate::event::{AccountKey, AddressHash, AuthEvent, EventKind, Outcome};
 use crate::time::{DAY, HOUR, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -117,25 +116,6 @@ impl Default for OrdersDropAddressConfig {
     }
 }
 
-/// Removes the least recently active tenth of `map` when it holds more than `max` entries.
-/// Returns how many were evicted.
-pub(crate) fn evict_oldest<K: Eq + Hash, V, S: std::hash::BuildHasher>(
-    map: &mut HashMap<K, V, S>,
-    max: usize,
-    last: impl Fn(&V) -> i64,
-) -> u64 {
-    if map.len() <= max {
-        return 0;
-    }
-    let mut ages: Vec<i64> = map.values().map(&last).collect();
-    let cut = ages.len() - max * 9 / 10;
-    let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
-    let cutoff = *nth;
-    let before = map.len();
-    map.retain(|_, v| last(v) > cutoff);
-    (before - map.len()) as u64
-}
-
 /// An amount as JSON: an integer when it is whole (yen), else two decimals.
 fn amount_json(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
@@ -215,6 +195,22 @@ impl AccountState {
             novel,
         });
         novel
+    }
+}
+
+impl HeapSize for AccountState {
+    fn heap_bytes(&self) -> usize {
+        let strings: usize = self
+            .orders
+            .iter()
+            .map(|o| {
+                o.currency.as_ref().map_or(0, |c| c.len())
+                    + o.seller.as_ref().map_or(0, |c| c.len())
+            })
+            .sum();
+        self.orders.capacity() * std::mem::size_of::<OrderRec>()
+            + strings
+            + self.ship_tos.capacity() * std::mem::size_of::<ShipToMemo>()
     }
 }
 
@@ -490,6 +486,16 @@ impl Detector for OrdersBulkDetector {
         }
     }
 
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.accounts)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.accounts, bytes, |s| s.last_seen.0);
+        self.evicted += n;
+        n
+    }
+
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("orders_bulk.tracked_accounts", self.accounts.len() as u64),
@@ -508,6 +514,19 @@ struct ShipToState {
     /// still inside the window.
     sample: Vec<(AccountKey, Timestamp)>,
     last_seen: Timestamp,
+}
+
+impl HeapSize for ShipToState {
+    fn heap_bytes(&self) -> usize {
+        self.accounts.heap_bytes()
+            + self.marketplace.heap_bytes()
+            + self.sample.capacity() * std::mem::size_of::<(AccountKey, Timestamp)>()
+            + self
+                .sample
+                .iter()
+                .map(|(a, _)| a.heap_bytes())
+                .sum::<usize>()
+    }
 }
 
 /// The `orders.drop_address` detector.
@@ -700,6 +719,16 @@ impl Detector for OrdersDropAddressDetector {
             self.watermark = watermark;
             self.sweep();
         }
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.ship_tos)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.ship_tos, bytes, |s| s.last_seen.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::orders::evict_oldest;
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -102,6 +101,26 @@ struct AccountState {
     /// Addresses of the codes and entries, by seeded hash.
     ips: SlidingDistinct,
     last_seen: Timestamp,
+}
+
+impl HeapSize for IpState {
+    fn heap_bytes(&self) -> usize {
+        self.accounts.heap_bytes()
+            + self.unknown.heap_bytes()
+            + self.anonymous.heap_bytes()
+            + self.sample.capacity() * std::mem::size_of::<(AccountKey, Timestamp)>()
+            + self
+                .sample
+                .iter()
+                .map(|(a, _)| a.heap_bytes())
+                .sum::<usize>()
+    }
+}
+
+impl HeapSize for AccountState {
+    fn heap_bytes(&self) -> usize {
+        self.codes.heap_bytes() + self.failed.heap_bytes() + self.ips.heap_bytes()
+    }
 }
 
 /// The `reset.flood` detector.
@@ -436,6 +455,24 @@ impl Detector for ResetFloodDetector {
             self.watermark = watermark;
             self.sweep();
         }
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.ips) + map_bytes(&self.accounts)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        // Shared between the two maps in proportion to what each holds now.
+        let (ips, accounts) = (map_bytes(&self.ips), map_bytes(&self.accounts));
+        let total = (ips + accounts).max(1);
+        let ip_share = (bytes as u128 * ips as u128 / total as u128) as usize;
+        let a = evict_to_bytes(&mut self.ips, ip_share, |s| s.last_seen.0);
+        let b = evict_to_bytes(&mut self.accounts, bytes - ip_share.min(bytes), |s| {
+            s.last_seen.0
+        });
+        self.evicted_ips += a;
+        self.evicted_accounts += b;
+        a + b
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

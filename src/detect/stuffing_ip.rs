@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::Detector;
+use crate::detect::{Detector, HeapSize, evict_to_bytes, map_bytes};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -84,6 +84,18 @@ struct Episode {
     id: String,
     first_seen: Timestamp,
     severity: Severity,
+}
+
+impl HeapSize for IpWindow {
+    fn heap_bytes(&self) -> usize {
+        self.accounts.heap_bytes()
+            + self.anonymous.heap_bytes()
+            + self.unknown.heap_bytes()
+            + self.successes.heap_bytes()
+            + self.sample.capacity() * std::mem::size_of::<AccountKey>()
+            + self.sample.iter().map(|a| a.heap_bytes()).sum::<usize>()
+            + self.episode.as_ref().map_or(0, |e| e.id.len())
+    }
 }
 
 /// The `stuffing.ip` detector.
@@ -318,6 +330,16 @@ impl Detector for StuffingIpDetector {
             self.watermark = watermark;
             self.sweep();
         }
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.ips)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.ips, bytes, |w| w.last_seen.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

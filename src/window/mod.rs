@@ -129,6 +129,15 @@ impl SlidingDistinct {
     pub fn oldest(&self) -> Option<Timestamp> {
         self.entries.front().map(|e| e.0)
     }
+
+    /// Approximate heap bytes held (for the memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        let counts = match &self.counts {
+            Counts::Small(v) => v.capacity() * std::mem::size_of::<(u64, u32)>(),
+            Counts::Large(m) => m.capacity() * (std::mem::size_of::<(u64, u32)>() + 1),
+        };
+        self.entries.capacity() * std::mem::size_of::<(Timestamp, u64)>() + counts
+    }
 }
 
 /// Count of events in a sliding window (no distinctness), as a queue of timestamps.
@@ -164,6 +173,11 @@ impl SlidingCount {
     /// Time of the oldest event in the window.
     pub fn oldest(&self) -> Option<Timestamp> {
         self.times.front().copied()
+    }
+
+    /// Approximate heap bytes held (for the memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        self.times.capacity() * std::mem::size_of::<Timestamp>()
     }
 }
 
