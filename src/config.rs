@@ -14,7 +14,9 @@ use crate::decode::delimited::CsvConfig;
 use crate::decode::json::JsonConfig;
 use crate::decode::sshd::SshdConfig;
 use crate::decode::{DecoderFactory, Format};
-use crate::detect::StuffingIpConfig;
+use crate::detect::{
+    BruteforceAccountConfig, StuffingAsnConfig, StuffingGlobalConfig, StuffingIpConfig,
+};
 use crate::enrich::asn::AsnConfig;
 use crate::error::ConfigError;
 use crate::time::{SECOND, Span};
@@ -82,6 +84,12 @@ fn format_choice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Format>, D::E
 pub struct DetectConfig {
     /// `[detect.stuffing_ip]`.
     pub stuffing_ip: StuffingIpConfig,
+    /// `[detect.stuffing_asn]`.
+    pub stuffing_asn: StuffingAsnConfig,
+    /// `[detect.stuffing_global]`.
+    pub stuffing_global: StuffingGlobalConfig,
+    /// `[detect.bruteforce_account]`.
+    pub bruteforce_account: BruteforceAccountConfig,
 }
 
 impl Config {
@@ -153,6 +161,85 @@ impl Config {
                 "detect.stuffing_ip.max_failures_per_ip",
                 "must be at least min_distinct_accounts",
             );
+        }
+        let a = &self.detect.stuffing_asn;
+        let g = &self.detect.stuffing_global;
+        let b = &self.detect.bruteforce_account;
+        let checks: [(bool, &str, &str); 14] = [
+            (
+                a.min_failing_addresses == 0,
+                "detect.stuffing_asn.min_failing_addresses",
+                "must be at least 1",
+            ),
+            (
+                a.min_distinct_accounts == 0,
+                "detect.stuffing_asn.min_distinct_accounts",
+                "must be at least 1",
+            ),
+            (
+                !(0.0..=1.0).contains(&a.min_failure_ratio),
+                "detect.stuffing_asn.min_failure_ratio",
+                "must be between 0 and 1",
+            ),
+            (
+                a.max_failures_per_address < 2,
+                "detect.stuffing_asn.max_failures_per_address",
+                "must be at least 2",
+            ),
+            (
+                a.max_tracked_asns < 1_000,
+                "detect.stuffing_asn.max_tracked_asns",
+                "must be at least 1000",
+            ),
+            (
+                a.max_events_per_asn < a.min_distinct_accounts as usize,
+                "detect.stuffing_asn.max_events_per_asn",
+                "must be at least min_distinct_accounts",
+            ),
+            (
+                g.baseline_minutes < g.warmup_minutes || g.baseline_minutes == 0,
+                "detect.stuffing_global.baseline_minutes",
+                "must be at least 1 and at least warmup_minutes",
+            ),
+            (
+                !(g.mad_factor.is_finite() && g.mad_factor > 0.0),
+                "detect.stuffing_global.mad_factor",
+                "must be a positive number",
+            ),
+            (
+                g.consecutive_minutes == 0,
+                "detect.stuffing_global.consecutive_minutes",
+                "must be at least 1",
+            ),
+            (
+                g.quiet_minutes == 0,
+                "detect.stuffing_global.quiet_minutes",
+                "must be at least 1",
+            ),
+            (
+                g.max_tracked_addresses < 1_000,
+                "detect.stuffing_global.max_tracked_addresses",
+                "must be at least 1000",
+            ),
+            (
+                b.min_failures == 0,
+                "detect.bruteforce_account.min_failures",
+                "must be at least 1",
+            ),
+            (
+                b.high_failures < b.min_failures,
+                "detect.bruteforce_account.high_failures",
+                "must not be below min_failures",
+            ),
+            (
+                b.max_tracked_accounts < 1_000
+                    || b.max_failures_per_account < b.high_failures as usize,
+                "detect.bruteforce_account.max_tracked_accounts",
+                "must be at least 1000 (and max_failures_per_account at least high_failures)",
+            ),
+        ];
+        if let Some((_, key, message)) = checks.iter().find(|c| c.0) {
+            return bad(key, message);
         }
         self.decoder_factory().map(|_| ())
     }

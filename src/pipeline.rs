@@ -24,7 +24,10 @@ use serde::Serialize;
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
-use crate::detect::{Detector, StuffingIpDetector};
+use crate::detect::{
+    BruteforceAccountDetector, Detector, StuffingAsnDetector, StuffingGlobalDetector,
+    StuffingIpDetector,
+};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
@@ -307,6 +310,21 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
     if cfg.detect.stuffing_ip.enabled {
         d.push(Box::new(StuffingIpDetector::new(
             cfg.detect.stuffing_ip.clone(),
+        )));
+    }
+    if cfg.detect.stuffing_asn.enabled {
+        d.push(Box::new(StuffingAsnDetector::new(
+            cfg.detect.stuffing_asn.clone(),
+        )));
+    }
+    if cfg.detect.stuffing_global.enabled {
+        d.push(Box::new(StuffingGlobalDetector::new(
+            cfg.detect.stuffing_global.clone(),
+        )));
+    }
+    if cfg.detect.bruteforce_account.enabled {
+        d.push(Box::new(BruteforceAccountDetector::new(
+            cfg.detect.bruteforce_account.clone(),
         )));
     }
     d

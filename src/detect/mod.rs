@@ -8,10 +8,16 @@ use crate::alert::Alert;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
+pub mod bruteforce_account;
 pub mod episode;
+pub mod stuffing_asn;
+pub mod stuffing_global;
 pub mod stuffing_ip;
 
+pub use bruteforce_account::{BruteforceAccountConfig, BruteforceAccountDetector};
 pub use episode::{Episode, Episodes};
+pub use stuffing_asn::{StuffingAsnConfig, StuffingAsnDetector};
+pub use stuffing_global::{StuffingGlobalConfig, StuffingGlobalDetector};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 
 /// A detection rule over the event stream.
