@@ -2,5 +2,6 @@
 //! link), one module per area.
 
 mod cli;
+mod rules_stuffing;
 mod scenarios;
 mod util;
