@@ -138,17 +138,23 @@ impl Detector for BruteforceAccountDetector {
         // An episode ends once the account has been quiet for a whole window.
         self.episodes.close_quiet(now, window);
         let max = self.cfg.max_failures_per_account;
-        let state = self
-            .accounts
-            .entry(account.clone())
-            .or_insert_with(|| AccountWindow {
-                addresses: SlidingDistinct::new(max),
-                bad_password: SlidingCount::default(),
-                locked: SlidingCount::default(),
-                unknown: SlidingCount::default(),
-                sample: Vec::new(),
-                last_seen: ev.ts,
-            });
+        // Look up before inserting: cloning the account for every failure would allocate.
+        if !self.accounts.contains_key(account) {
+            self.accounts.insert(
+                account.clone(),
+                AccountWindow {
+                    addresses: SlidingDistinct::new(max),
+                    bad_password: SlidingCount::default(),
+                    locked: SlidingCount::default(),
+                    unknown: SlidingCount::default(),
+                    sample: Vec::new(),
+                    last_seen: ev.ts,
+                },
+            );
+        }
+        let Some(state) = self.accounts.get_mut(account) else {
+            return;
+        };
         state.last_seen = state.last_seen.max(ev.ts);
         state.addresses.expire(now, window);
         state.bad_password.expire(now, window);

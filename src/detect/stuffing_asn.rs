@@ -108,7 +108,7 @@ impl AsnWindow {
             if *c == 1 {
                 self.low_ips += 1;
             } else if *c == cap {
-                self.low_ips -= 1;
+                self.low_ips = self.low_ips.saturating_sub(1);
             }
         }
         if let Some(a) = f.account {
@@ -133,7 +133,7 @@ impl AsnWindow {
             *c -= 1;
             if *c == 0 {
                 self.ips.remove(&ip);
-                self.low_ips -= 1;
+                self.low_ips = self.low_ips.saturating_sub(1);
             }
         }
         if let Some(a) = f.account
@@ -145,7 +145,7 @@ impl AsnWindow {
             }
         }
         if f.unknown {
-            self.unknown -= 1;
+            self.unknown = self.unknown.saturating_sub(1);
         }
     }
 
@@ -231,7 +231,8 @@ impl Detector for StuffingAsnDetector {
             self.sweep();
         }
         let window = self.cfg.window.millis();
-        let cap = self.cfg.max_failures_per_address.max(1);
+        // At least 2, so that an address's first failure always makes it low.
+        let cap = self.cfg.max_failures_per_address.max(2);
         let max = self.cfg.max_events_per_asn.max(1);
         let now = self.watermark;
         // Only a failure opens state: successes of ASNs without failures say nothing.

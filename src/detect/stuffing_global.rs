@@ -672,6 +672,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_bounded_by_max_tracked_addresses() {
+        let cfg = StuffingGlobalConfig {
+            max_tracked_addresses: 1_000,
+            ..StuffingGlobalConfig::default()
+        };
+        let mut d = StuffingGlobalDetector::new(cfg);
+        let mut out = Vec::new();
+        for i in 0..5_000u32 {
+            let ev = fail(i64::from(i), v4(i), None, FailureReason::UnknownAccount);
+            d.observe(&ev, &mut out);
+        }
+        assert_eq!(d.minute.addresses.len(), 1_000);
+        assert_eq!(d.minute.failing_addresses(), 5_000);
+        assert_eq!(d.evicted, 4_000);
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn baseline_is_median_and_mad() {
         let b = baseline([1u32, 1, 2, 3, 9].into_iter(), 6.0, 10);
         assert_eq!(b.median, 2.0);
