@@ -165,7 +165,7 @@ impl Config {
         let a = &self.detect.stuffing_asn;
         let g = &self.detect.stuffing_global;
         let b = &self.detect.bruteforce_account;
-        let checks: [(bool, &str, &str); 14] = [
+        let checks: &[(bool, &str, &str)] = &[
             (
                 a.min_failing_addresses == 0,
                 "detect.stuffing_asn.min_failing_addresses",
@@ -232,10 +232,34 @@ impl Config {
                 "must not be below min_failures",
             ),
             (
-                b.max_tracked_accounts < 1_000
-                    || b.max_failures_per_account < b.high_failures as usize,
+                b.max_tracked_accounts < 1_000,
                 "detect.bruteforce_account.max_tracked_accounts",
-                "must be at least 1000 (and max_failures_per_account at least high_failures)",
+                "must be at least 1000",
+            ),
+            (
+                b.max_failures_per_account < b.high_failures as usize,
+                "detect.bruteforce_account.max_failures_per_account",
+                "must be at least high_failures",
+            ),
+            (
+                a.window.millis() <= 0,
+                "detect.stuffing_asn.window",
+                "must be longer than 0",
+            ),
+            (
+                b.window.millis() <= 0,
+                "detect.bruteforce_account.window",
+                "must be longer than 0",
+            ),
+            (
+                a.high_failing_addresses < a.min_failing_addresses,
+                "detect.stuffing_asn.high_failing_addresses",
+                "must not be below min_failing_addresses",
+            ),
+            (
+                a.high_distinct_accounts < a.min_distinct_accounts,
+                "detect.stuffing_asn.high_distinct_accounts",
+                "must not be below min_distinct_accounts",
             ),
         ];
         if let Some((_, key, message)) = checks.iter().find(|c| c.0) {

@@ -160,3 +160,35 @@ fn the_same_input_gives_the_same_alerts() {
     };
     assert_eq!(pick(&a), pick(&b));
 }
+
+#[test]
+fn nonsense_settings_are_rejected_with_their_key() {
+    let dir = Scratch::new("stuffing-config");
+    for (text, key) in [
+        (
+            "[detect.stuffing_global]\nmad_factor = -1.0\n",
+            "detect.stuffing_global.mad_factor",
+        ),
+        (
+            "[detect.stuffing_asn]\nmin_failure_ratio = 1.5\n",
+            "detect.stuffing_asn.min_failure_ratio",
+        ),
+        (
+            "[detect.bruteforce_account]\nmin_failures = 20\nhigh_failures = 10\n",
+            "detect.bruteforce_account.high_failures",
+        ),
+    ] {
+        let cfg = dir.write("bad.toml", text.as_bytes());
+        let out = run(
+            &[
+                "scan",
+                "-c",
+                cfg.to_str().unwrap(),
+                "sample-logs/app/auth.jsonl",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(stderr(&out).contains(key), "{}", stderr(&out));
+    }
+}
