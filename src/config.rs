@@ -177,6 +177,11 @@ impl Config {
                 "must be at least 1",
             ),
             (
+                a.min_failures_without_account == 0,
+                "detect.stuffing_asn.min_failures_without_account",
+                "must be at least 1",
+            ),
+            (
                 !(0.0..=1.0).contains(&a.min_failure_ratio),
                 "detect.stuffing_asn.min_failure_ratio",
                 "must be between 0 and 1",

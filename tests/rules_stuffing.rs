@@ -192,3 +192,28 @@ fn nonsense_settings_are_rejected_with_their_key() {
         assert!(stderr(&out).contains(key), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn access_logs_alone_find_the_asn_run_and_the_swarm() {
+    // Form logins: the web logs name no accounts, so stuffing.asn counts failures instead.
+    let mut args = vec!["scan", "-q", "--asn-db", "sample-logs/asn/asn-extract.csv"];
+    args.extend(["sample-logs/web1/", "sample-logs/web2/"]);
+    let out = run(&args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts = json_lines(&out);
+    let asn: BTreeSet<String> = entities(&alerts, "stuffing.asn")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(asn, BTreeSet::from(["16276".to_string()]));
+    let asn = of_rule(&alerts, "stuffing.asn");
+    assert_eq!(asn[0]["evidence"]["failures_without_account"], 100);
+    let global = of_rule(&alerts, "stuffing.global");
+    assert!(
+        global
+            .iter()
+            .any(|a| a["severity"] == "high" && a["first_seen"] == "2026-11-19T16:00:01Z"),
+        "{global:?}"
+    );
+    assert!(of_rule(&alerts, "bruteforce.account").is_empty());
+}

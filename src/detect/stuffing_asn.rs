@@ -35,6 +35,10 @@ pub struct StuffingAsnConfig {
     pub min_failing_addresses: u32,
     /// Distinct accounts with failed logins from the ASN within the window that open an alert.
     pub min_distinct_accounts: u32,
+    /// For logs that name no accounts (access logs of form logins): failed logins without an
+    /// account from the ASN within the window that open an alert instead of
+    /// `min_distinct_accounts`.
+    pub min_failures_without_account: u32,
     /// Share of the ASN's logins in the window that failed, at least (0 to 1).
     pub min_failure_ratio: f64,
     /// An address with this many failures in the window or more is `stuffing.ip`'s business and
@@ -61,6 +65,7 @@ impl Default for StuffingAsnConfig {
             window: Span(30 * MINUTE),
             min_failing_addresses: 20,
             min_distinct_accounts: 50,
+            min_failures_without_account: 100,
             min_failure_ratio: 0.5,
             max_failures_per_address: 20,
             high_failing_addresses: 50,
@@ -92,6 +97,8 @@ struct AsnWindow {
     /// Addresses with at least one and fewer than `max_failures_per_address` failures.
     low_ips: u32,
     unknown: u32,
+    /// Failures that named no account.
+    anonymous: u32,
     successes: SlidingCount,
     sample: Vec<AccountKey>,
     last_seen: Timestamp,
@@ -111,8 +118,9 @@ impl AsnWindow {
                 self.low_ips = self.low_ips.saturating_sub(1);
             }
         }
-        if let Some(a) = f.account {
-            *self.accounts.entry(a).or_insert(0) += 1;
+        match f.account {
+            Some(a) => *self.accounts.entry(a).or_insert(0) += 1,
+            None => self.anonymous += 1,
         }
         if f.unknown {
             self.unknown += 1;
@@ -136,13 +144,16 @@ impl AsnWindow {
                 self.low_ips = self.low_ips.saturating_sub(1);
             }
         }
-        if let Some(a) = f.account
-            && let Some(c) = self.accounts.get_mut(&a)
-        {
-            *c -= 1;
-            if *c == 0 {
-                self.accounts.remove(&a);
+        match f.account {
+            Some(a) => {
+                if let Some(c) = self.accounts.get_mut(&a) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.accounts.remove(&a);
+                    }
+                }
             }
+            None => self.anonymous = self.anonymous.saturating_sub(1),
         }
         if f.unknown {
             self.unknown = self.unknown.saturating_sub(1);
@@ -275,9 +286,12 @@ impl Detector for StuffingAsnDetector {
         let accounts = state.accounts.len() as u32;
         let failures = state.failures.len();
         let successes = state.successes.len();
+        let anonymous = state.anonymous;
         let failure_ratio = failures as f64 / (failures + successes) as f64;
+        let by_named = accounts >= self.cfg.min_distinct_accounts;
+        let by_anonymous = anonymous >= self.cfg.min_failures_without_account;
         if low < self.cfg.min_failing_addresses
-            || accounts < self.cfg.min_distinct_accounts
+            || !(by_named || by_anonymous)
             || failure_ratio < self.cfg.min_failure_ratio
         {
             self.episodes.touch(&asn, ev.ts);
@@ -304,18 +318,28 @@ impl Detector for StuffingAsnDetector {
         let max_per_address = top.iter().map(|t| t.1).filter(|c| *c < cap).max();
         top.truncate(self.cfg.top_addresses);
         let window_text = self.cfg.window.to_string();
-        let unknown_ratio = ratio(state.unknown as usize, failures);
+        // Only failures that name an account can say whether it exists.
+        let unknown_ratio = ratio(state.unknown as usize, failures - anonymous as usize);
         let mut crossed = Map::new();
         crossed.insert(
             "failing_addresses".into(),
             json!({"value": low, "threshold": self.cfg.min_failing_addresses,
                    "exceeded_by": low - self.cfg.min_failing_addresses}),
         );
-        crossed.insert(
-            "distinct_accounts".into(),
-            json!({"value": accounts, "threshold": self.cfg.min_distinct_accounts,
-                   "exceeded_by": accounts - self.cfg.min_distinct_accounts}),
-        );
+        if by_named {
+            crossed.insert(
+                "distinct_accounts".into(),
+                json!({"value": accounts, "threshold": self.cfg.min_distinct_accounts,
+                       "exceeded_by": accounts - self.cfg.min_distinct_accounts}),
+            );
+        }
+        if by_anonymous {
+            crossed.insert(
+                "failures_without_account".into(),
+                json!({"value": anonymous, "threshold": self.cfg.min_failures_without_account,
+                       "exceeded_by": anonymous - self.cfg.min_failures_without_account}),
+            );
+        }
         let fr = ratio(failures, failures + successes);
         crossed.insert(
             "failure_ratio".into(),
@@ -340,6 +364,7 @@ impl Detector for StuffingAsnDetector {
         evidence.insert("failing_addresses".into(), json!(low));
         evidence.insert("distinct_accounts".into(), json!(accounts));
         evidence.insert("failures".into(), json!(failures));
+        evidence.insert("failures_without_account".into(), json!(anonymous));
         evidence.insert("successes".into(), json!(successes));
         evidence.insert("failure_ratio".into(), json!(fr));
         evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
@@ -361,16 +386,28 @@ impl Detector for StuffingAsnDetector {
             id: ep.id,
             rule: Rule::StuffingAsn,
             severity,
-            summary: format!(
-                "AS{} failed logins from {} addresses to {} distinct accounts in {} \
-                 (at most {} per address, {}% unknown accounts)",
-                asn,
-                thousands(u64::from(low)),
-                thousands(u64::from(accounts)),
-                window_text,
-                max_per_address.unwrap_or(0),
-                (unknown_ratio * 100.0).round() as u32
-            ),
+            summary: if by_named {
+                format!(
+                    "AS{} failed logins from {} addresses to {} distinct accounts in {} \
+                     (at most {} per address, {}% unknown accounts)",
+                    asn,
+                    thousands(u64::from(low)),
+                    thousands(u64::from(accounts)),
+                    window_text,
+                    max_per_address.unwrap_or(0),
+                    (unknown_ratio * 100.0).round() as u32
+                )
+            } else {
+                format!(
+                    "AS{} failed {} logins from {} addresses in {} \
+                     (at most {} per address; the log names no accounts)",
+                    asn,
+                    thousands(anonymous as u64),
+                    thousands(u64::from(low)),
+                    window_text,
+                    max_per_address.unwrap_or(0)
+                )
+            },
             entity,
             first_seen: ep.first_seen,
             last_seen: ev.ts,
@@ -516,6 +553,29 @@ mod tests {
             }
         }
         assert!(run(&events).is_empty());
+    }
+
+    #[test]
+    fn access_logs_without_accounts_use_the_failure_count() {
+        let mut events = spread(16276, 25, 5);
+        for ev in &mut events {
+            ev.account = None;
+            ev.reason = None;
+        }
+        let alerts = run(&events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.severity, Severity::Medium);
+        assert_eq!(a.evidence["failures_without_account"], json!(100));
+        assert_eq!(a.evidence["distinct_accounts"], json!(0));
+        assert_eq!(a.evidence["unknown_account_ratio"], json!(0.0));
+        assert_eq!(
+            a.summary,
+            "AS16276 failed 100 logins from 25 addresses in 30m \
+             (at most 4 per address; the log names no accounts)"
+        );
+        // 99 failures is a near miss.
+        assert!(run(&events[..99]).is_empty());
     }
 
     #[test]
