@@ -471,3 +471,43 @@ mod tests {
         assert!(out.is_empty());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::event::LineMeta;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of logins never panics, and an alert's failures never exceed the
+        /// account's failures in the input.
+        #[test]
+        fn arbitrary_logins_never_panic(
+            evs in prop::collection::vec(
+                (0i64..10_000_000, prop::option::of(0u8..20), 0u8..5, any::<bool>()),
+                0..400,
+            )
+        ) {
+            let cfg = BruteforceAccountConfig {
+                min_failures: 3,
+                high_failures: 6,
+                max_failures_per_account: 10,
+                ..BruteforceAccountConfig::default()
+            };
+            let mut d = BruteforceAccountDetector::new(cfg);
+            let mut out = Vec::new();
+            for (t, ip, acct, failure) in &evs {
+                let mut ev = AuthEvent::new(Timestamp(*t), EventKind::Login, LineMeta::default());
+                ev.ip = ip.map(|i| IpAddr::from([10, 0, 0, i]));
+                ev.account = AccountKey::normalize(&format!("u{acct}"));
+                ev.outcome = if *failure { Outcome::Failure } else { Outcome::Success };
+                d.observe(&ev, &mut out);
+            }
+            d.advance(Timestamp(i64::MAX), &mut out);
+            for a in &out {
+                let n = evs.iter().filter(|e| e.3 && format!("u{}", e.2) == a.entity.value).count();
+                prop_assert!(a.evidence["failures"].as_u64().unwrap_or(0) as usize <= n);
+            }
+        }
+    }
+}

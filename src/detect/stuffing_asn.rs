@@ -215,6 +215,20 @@ impl StuffingAsnDetector {
     }
 }
 
+/// The /24 of an IPv4 address or the /48 of an IPv6 address, tagged by family.
+fn prefix(ip: IpAddr) -> [u8; 7] {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            [4, o[0], o[1], o[2], 0, 0, 0]
+        }
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            [6, o[0], o[1], o[2], o[3], o[4], o[5]]
+        }
+    }
+}
+
 fn ratio(n: usize, d: usize) -> f64 {
     if d == 0 {
         0.0
@@ -316,6 +330,10 @@ impl Detector for StuffingAsnDetector {
         let mut top: Vec<(IpAddr, u32)> = state.ips.iter().map(|(ip, c)| (*ip, *c)).collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let max_per_address = top.iter().map(|t| t.1).filter(|c| *c < cap).max();
+        // Rented servers sit in many networks; one subnet's hosts would share a prefix.
+        let mut prefixes: Vec<[u8; 7]> = top.iter().map(|t| prefix(t.0)).collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
         top.truncate(self.cfg.top_addresses);
         let window_text = self.cfg.window.to_string();
         // Only failures that name an account can say whether it exists.
@@ -363,6 +381,7 @@ impl Detector for StuffingAsnDetector {
         let mut evidence = Map::new();
         evidence.insert("failing_addresses".into(), json!(low));
         evidence.insert("distinct_accounts".into(), json!(accounts));
+        evidence.insert("distinct_prefixes".into(), json!(prefixes.len()));
         evidence.insert("failures".into(), json!(failures));
         evidence.insert("failures_without_account".into(), json!(anonymous));
         evidence.insert("successes".into(), json!(successes));
@@ -495,6 +514,8 @@ mod tests {
         assert_eq!(open.evidence["failure_ratio"], json!(1.0));
         assert_eq!(open.evidence["unknown_account_ratio"], json!(1.0));
         assert_eq!(open.evidence["max_failures_per_address"], json!(2));
+        // 10.0.a.7 for a < 200: every address in its own /24.
+        assert_eq!(open.evidence["distinct_prefixes"], json!(25));
         assert_eq!(open.first_seen, Timestamp(0));
         assert_eq!(open.last_seen, Timestamp(49 * 5 * SECOND));
         assert_eq!(
@@ -602,5 +623,49 @@ mod tests {
         assert!(d.asns.len() <= 1_001, "{}", d.asns.len());
         assert!(d.evicted > 0);
         assert!(out.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::event::LineMeta;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of logins (times out of order, repeated addresses and accounts, with and
+        /// without accounts) never panics, and the low-address count matches a recount.
+        #[test]
+        fn arbitrary_logins_never_panic(
+            evs in prop::collection::vec(
+                (0i64..4_000_000, 0u8..40, 0u8..4, prop::option::of(0u8..30), 0u8..3, any::<bool>()),
+                0..400,
+            )
+        ) {
+            let cfg = StuffingAsnConfig {
+                min_failing_addresses: 3,
+                min_distinct_accounts: 3,
+                min_failures_without_account: 3,
+                max_failures_per_address: 2,
+                max_events_per_asn: 50,
+                ..StuffingAsnConfig::default()
+            };
+            let mut d = StuffingAsnDetector::new(cfg);
+            let mut out = Vec::new();
+            for (t, ip, asn, acct, outcome, unknown) in evs {
+                let mut ev = AuthEvent::new(Timestamp(t), EventKind::Login, LineMeta::default());
+                ev.ip = Some(IpAddr::from([10, 0, 0, ip]));
+                ev.asn = Some(Asn(u32::from(asn)));
+                ev.account = acct.and_then(|a| AccountKey::normalize(&format!("u{a}")));
+                ev.outcome = [Outcome::Failure, Outcome::Success, Outcome::Unknown][usize::from(outcome)];
+                ev.reason = unknown.then_some(FailureReason::UnknownAccount);
+                d.observe(&ev, &mut out);
+                for w in d.asns.values() {
+                    let low = w.ips.values().filter(|c| **c < 2).count() as u32;
+                    prop_assert_eq!(w.low_ips, low);
+                }
+            }
+            d.advance(Timestamp(i64::MAX), &mut out);
+        }
     }
 }

@@ -699,3 +699,50 @@ mod tests {
         assert_eq!((e.median, e.threshold), (0.0, 10.0));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::event::LineMeta;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of logins, with times out of order and jumping far in either direction,
+        /// never panics and closes each burst's episode at most once per alert id.
+        #[test]
+        fn arbitrary_logins_never_panic(
+            evs in prop::collection::vec(
+                (prop_oneof![0i64..20_000_000, any::<i64>()], 0u16..300, any::<bool>(), any::<bool>()),
+                0..600,
+            )
+        ) {
+            let cfg = StuffingGlobalConfig {
+                warmup_minutes: 2,
+                baseline_minutes: 5,
+                min_failing_addresses_per_minute: 2,
+                min_unknown_failures_per_minute: 2,
+                consecutive_minutes: 1,
+                quiet_minutes: 1,
+                high_failing_addresses: 5,
+                max_tracked_addresses: 20,
+                ..StuffingGlobalConfig::default()
+            };
+            let mut d = StuffingGlobalDetector::new(cfg);
+            let mut out = Vec::new();
+            for (t, ip, failure, unknown) in evs {
+                let mut ev = AuthEvent::new(Timestamp(t), EventKind::Login, LineMeta::default());
+                ev.ip = (ip > 0).then(|| IpAddr::from([10, 0, (ip >> 8) as u8, ip as u8]));
+                ev.asn = Some(Asn(u32::from(ip % 7)));
+                ev.outcome = if failure { Outcome::Failure } else { Outcome::Success };
+                ev.reason = unknown.then_some(FailureReason::UnknownAccount);
+                d.observe(&ev, &mut out);
+                prop_assert!(d.minute.addresses.len() <= 20);
+            }
+            d.advance(Timestamp(i64::MAX), &mut out);
+            for a in &out {
+                prop_assert_eq!(a.rule, Rule::StuffingGlobal);
+                prop_assert!(a.first_seen <= a.last_seen);
+            }
+        }
+    }
+}
