@@ -138,6 +138,9 @@ fn app_log_alone_gives_exactly_the_planted_entities() {
     let asn = of_rule(&alerts, "stuffing.asn");
     assert_eq!(asn[0]["evidence"]["max_failures_per_address"], 5);
     assert_eq!(asn[0]["evidence"]["unknown_account_ratio"], 0.89);
+    // One address per /24: rented servers, not one subnet.
+    assert_eq!(asn[0]["evidence"]["distinct_prefixes"], 20);
+    assert_eq!(asn[0]["evidence"]["distinct_accounts"], 62);
 }
 
 #[test]
