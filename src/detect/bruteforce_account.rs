@@ -7,7 +7,7 @@
 //! Episodes follow [`Episodes`]: one alert when the threshold is crossed, again (same id) only
 //! when the severity rises, closed once the account has had no failure for a whole window.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,6 @@ use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{Detector, Episodes};
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
-use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
 
 /// Settings of `bruteforce.account` (section `[detect.bruteforce_account]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,17 +57,45 @@ impl Default for BruteforceAccountConfig {
     }
 }
 
-/// Per-account state.
+/// One failed login inside an account's window.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    ts: Timestamp,
+    ip: Option<IpAddr>,
+    reason: Option<FailureReason>,
+}
+
+/// Per-account state: one small queue of failures. Most failing accounts fail once or twice
+/// (typos, list noise), so the state is a single allocation; counts by reason and distinct
+/// addresses are derived from the queue, which is short until an account is hammered.
 #[derive(Debug)]
 struct AccountWindow {
-    /// Failures keyed by a seeded hash of the address (0 when the event has none).
-    addresses: SlidingDistinct,
-    bad_password: SlidingCount,
-    locked: SlidingCount,
-    unknown: SlidingCount,
-    /// The first addresses seen failing, in order, for the evidence.
-    sample: Vec<IpAddr>,
+    failures: VecDeque<Failure>,
     last_seen: Timestamp,
+}
+
+impl AccountWindow {
+    /// Distinct addresses among the failures (a missing address counts as one), counting no
+    /// further than `limit`.
+    fn distinct_addresses(&self, limit: usize) -> usize {
+        let mut seen: Vec<Option<IpAddr>> = Vec::new();
+        for f in &self.failures {
+            if !seen.contains(&f.ip) {
+                seen.push(f.ip);
+                if seen.len() >= limit {
+                    break;
+                }
+            }
+        }
+        seen.len()
+    }
+
+    fn with_reason(&self, reason: FailureReason) -> usize {
+        self.failures
+            .iter()
+            .filter(|f| f.reason == Some(reason))
+            .count()
+    }
 }
 
 /// The `bruteforce.account` detector.
@@ -77,7 +104,6 @@ pub struct BruteforceAccountDetector {
     cfg: BruteforceAccountConfig,
     accounts: HashMap<AccountKey, AccountWindow, foldhash::quality::RandomState>,
     episodes: Episodes<AccountKey>,
-    hasher: KeyHasher,
     watermark: Timestamp,
     evicted: u64,
     events_since_sweep: u64,
@@ -90,7 +116,6 @@ impl BruteforceAccountDetector {
             cfg,
             accounts: HashMap::default(),
             episodes: Episodes::new(Rule::BruteforceAccount),
-            hasher: KeyHasher::default(),
             watermark: Timestamp(i64::MIN),
             evicted: 0,
             events_since_sweep: 0,
@@ -136,18 +161,22 @@ impl Detector for BruteforceAccountDetector {
         let window = self.cfg.window.millis();
         let now = self.watermark;
         // An episode ends once the account has been quiet for a whole window.
-        self.episodes.close_quiet(now, window);
+        // An episode ends once its entity has been quiet for a whole window. Closing is a scan
+        // of all open episodes, so do it only when this entity's episode is due.
+        if self
+            .episodes
+            .get(account)
+            .is_some_and(|ep| ep.last_seen.0 <= now.0.saturating_sub(window))
+        {
+            self.episodes.close_quiet(now, window);
+        }
         let max = self.cfg.max_failures_per_account;
         // Look up before inserting: cloning the account for every failure would allocate.
         if !self.accounts.contains_key(account) {
             self.accounts.insert(
                 account.clone(),
                 AccountWindow {
-                    addresses: SlidingDistinct::new(max),
-                    bad_password: SlidingCount::default(),
-                    locked: SlidingCount::default(),
-                    unknown: SlidingCount::default(),
-                    sample: Vec::new(),
+                    failures: VecDeque::new(),
                     last_seen: ev.ts,
                 },
             );
@@ -156,36 +185,34 @@ impl Detector for BruteforceAccountDetector {
             return;
         };
         state.last_seen = state.last_seen.max(ev.ts);
-        state.addresses.expire(now, window);
-        state.bad_password.expire(now, window);
-        state.locked.expire(now, window);
-        state.unknown.expire(now, window);
-        if state.addresses.is_empty() {
-            state.sample.clear();
+        let horizon = now.0.saturating_sub(window);
+        while state.failures.front().is_some_and(|f| f.ts.0 <= horizon) {
+            state.failures.pop_front();
         }
-        let key = match ev.ip {
-            Some(ip) => {
-                if state.sample.len() < self.cfg.addresses_sample && !state.sample.contains(&ip) {
-                    state.sample.push(ip);
-                }
-                hash_ip(&self.hasher, ip)
-            }
-            None => 0,
-        };
-        state.addresses.push(ev.ts, key);
-        match ev.reason {
-            Some(FailureReason::BadPassword) => state.bad_password.push(ev.ts),
-            Some(FailureReason::Locked) => state.locked.push(ev.ts),
-            Some(FailureReason::UnknownAccount) => state.unknown.push(ev.ts),
-            _ => {}
+        if state.failures.len() >= max.max(1) {
+            state.failures.pop_front();
         }
+        state.failures.push_back(Failure {
+            ts: ev.ts,
+            ip: ev.ip,
+            reason: ev.reason,
+        });
 
-        let failures = state.addresses.len() as u32;
-        if failures < self.cfg.min_failures {
+        let failures = state.failures.len() as u32;
+        // Below the threshold, or already high (the top severity): nothing new to say.
+        if failures < self.cfg.min_failures
+            || self
+                .episodes
+                .get(account)
+                .is_some_and(|ep| ep.severity >= Severity::High)
+        {
             self.episodes.touch(account, ev.ts);
             return;
         }
-        let distinct = state.addresses.distinct() as u32;
+        // Counting stops at the high threshold, so a hammered account costs at most
+        // `high_failures` steps per failure before its alert is high.
+        let distinct =
+            state.distinct_addresses(self.cfg.high_distinct_addresses.max(1) as usize) as u32;
         let by_addresses = distinct >= self.cfg.high_distinct_addresses;
         let by_failures = failures >= self.cfg.high_failures;
         let severity = if by_addresses || by_failures {
@@ -197,13 +224,24 @@ impl Detector for BruteforceAccountDetector {
             kind: EntityKind::Account,
             value: account.as_str().to_string(),
         };
-        let first = state.addresses.oldest().unwrap_or(ev.ts);
+        let first = state.failures.front().map_or(ev.ts, |f| f.ts);
         let Some(ep) = self
             .episodes
             .crossed(account, &entity, first, ev.ts, severity)
         else {
             return;
         };
+        // The full numbers for the evidence (an alert is rare; the queue is bounded).
+        let distinct = state.distinct_addresses(usize::MAX) as u32;
+        let mut sample: Vec<IpAddr> = Vec::new();
+        for ip in state.failures.iter().filter_map(|f| f.ip) {
+            if sample.len() >= self.cfg.addresses_sample {
+                break;
+            }
+            if !sample.contains(&ip) {
+                sample.push(ip);
+            }
+        }
         let window_text = self.cfg.window.to_string();
         let mut crossed = Map::new();
         crossed.insert(
@@ -228,14 +266,22 @@ impl Detector for BruteforceAccountDetector {
         let mut evidence = Map::new();
         evidence.insert("failures".into(), json!(failures));
         evidence.insert("distinct_addresses".into(), json!(distinct));
-        evidence.insert("bad_password".into(), json!(state.bad_password.len()));
-        evidence.insert("locked".into(), json!(state.locked.len()));
-        evidence.insert("unknown_account".into(), json!(state.unknown.len()));
+        evidence.insert(
+            "bad_password".into(),
+            json!(state.with_reason(FailureReason::BadPassword)),
+        );
+        evidence.insert(
+            "locked".into(),
+            json!(state.with_reason(FailureReason::Locked)),
+        );
+        evidence.insert(
+            "unknown_account".into(),
+            json!(state.with_reason(FailureReason::UnknownAccount)),
+        );
         evidence.insert(
             "addresses".into(),
             Value::Array(
-                state
-                    .sample
+                sample
                     .iter()
                     .map(|ip| Value::String(ip.to_string()))
                     .collect(),
@@ -284,14 +330,6 @@ impl Detector for BruteforceAccountDetector {
             ),
             ("bruteforce_account.evicted_accounts", self.evicted),
         ]
-    }
-}
-
-/// A seeded hash of an address, without allocating.
-pub(crate) fn hash_ip(hasher: &KeyHasher, ip: IpAddr) -> u64 {
-    match ip {
-        IpAddr::V4(a) => hasher.hash(&a.octets()),
-        IpAddr::V6(a) => hasher.hash(&a.octets()),
     }
 }
 

@@ -272,7 +272,15 @@ impl Detector for StuffingAsnDetector {
             }
             return;
         }
-        self.episodes.close_quiet(now, window);
+        // An episode ends once its entity has been quiet for a whole window. Closing is a scan
+        // of all open episodes, so do it only when this entity's episode is due.
+        if self
+            .episodes
+            .get(&asn)
+            .is_some_and(|ep| ep.last_seen.0 <= now.0.saturating_sub(window))
+        {
+            self.episodes.close_quiet(now, window);
+        }
         let state = self.asns.entry(asn).or_insert_with(|| AsnWindow {
             last_seen: ev.ts,
             ..AsnWindow::default()
