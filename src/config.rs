@@ -14,8 +14,10 @@ use crate::decode::delimited::CsvConfig;
 use crate::decode::json::JsonConfig;
 use crate::decode::sshd::SshdConfig;
 use crate::decode::{DecoderFactory, Format};
-use crate::detect::StuffingIpConfig;
-use crate::detect::{OrdersBulkConfig, OrdersDropAddressConfig, ResetFloodConfig};
+use crate::detect::{
+    BruteforceAccountConfig, OrdersBulkConfig, OrdersDropAddressConfig, ResetFloodConfig,
+    StuffingAsnConfig, StuffingGlobalConfig, StuffingIpConfig,
+};
 use crate::enrich::asn::AsnConfig;
 use crate::error::ConfigError;
 use crate::time::{SECOND, Span};
@@ -116,6 +118,12 @@ pub struct DetectConfig {
     pub orders_drop_address: OrdersDropAddressConfig,
     /// `[detect.reset_flood]`.
     pub reset_flood: ResetFloodConfig,
+    /// `[detect.stuffing_asn]`.
+    pub stuffing_asn: StuffingAsnConfig,
+    /// `[detect.stuffing_global]`.
+    pub stuffing_global: StuffingGlobalConfig,
+    /// `[detect.bruteforce_account]`.
+    pub bruteforce_account: BruteforceAccountConfig,
 }
 
 impl Config {
@@ -192,6 +200,114 @@ impl Config {
             );
         }
         self.validate_orders_and_resets()?;
+        let a = &self.detect.stuffing_asn;
+        let g = &self.detect.stuffing_global;
+        let b = &self.detect.bruteforce_account;
+        let checks: &[(bool, &str, &str)] = &[
+            (
+                a.min_failing_addresses == 0,
+                "detect.stuffing_asn.min_failing_addresses",
+                "must be at least 1",
+            ),
+            (
+                a.min_distinct_accounts == 0,
+                "detect.stuffing_asn.min_distinct_accounts",
+                "must be at least 1",
+            ),
+            (
+                a.min_failures_without_account == 0,
+                "detect.stuffing_asn.min_failures_without_account",
+                "must be at least 1",
+            ),
+            (
+                !(0.0..=1.0).contains(&a.min_failure_ratio),
+                "detect.stuffing_asn.min_failure_ratio",
+                "must be between 0 and 1",
+            ),
+            (
+                a.max_failures_per_address < 2,
+                "detect.stuffing_asn.max_failures_per_address",
+                "must be at least 2",
+            ),
+            (
+                a.max_tracked_asns < 1_000,
+                "detect.stuffing_asn.max_tracked_asns",
+                "must be at least 1000",
+            ),
+            (
+                a.max_events_per_asn < a.min_distinct_accounts as usize,
+                "detect.stuffing_asn.max_events_per_asn",
+                "must be at least min_distinct_accounts",
+            ),
+            (
+                g.baseline_minutes < g.warmup_minutes || g.baseline_minutes == 0,
+                "detect.stuffing_global.baseline_minutes",
+                "must be at least 1 and at least warmup_minutes",
+            ),
+            (
+                !(g.mad_factor.is_finite() && g.mad_factor > 0.0),
+                "detect.stuffing_global.mad_factor",
+                "must be a positive number",
+            ),
+            (
+                g.consecutive_minutes == 0,
+                "detect.stuffing_global.consecutive_minutes",
+                "must be at least 1",
+            ),
+            (
+                g.quiet_minutes == 0,
+                "detect.stuffing_global.quiet_minutes",
+                "must be at least 1",
+            ),
+            (
+                g.max_tracked_addresses < 1_000,
+                "detect.stuffing_global.max_tracked_addresses",
+                "must be at least 1000",
+            ),
+            (
+                b.min_failures == 0,
+                "detect.bruteforce_account.min_failures",
+                "must be at least 1",
+            ),
+            (
+                b.high_failures < b.min_failures,
+                "detect.bruteforce_account.high_failures",
+                "must not be below min_failures",
+            ),
+            (
+                b.max_tracked_accounts < 1_000,
+                "detect.bruteforce_account.max_tracked_accounts",
+                "must be at least 1000",
+            ),
+            (
+                b.max_failures_per_account < b.high_failures as usize,
+                "detect.bruteforce_account.max_failures_per_account",
+                "must be at least high_failures",
+            ),
+            (
+                a.window.millis() <= 0,
+                "detect.stuffing_asn.window",
+                "must be longer than 0",
+            ),
+            (
+                b.window.millis() <= 0,
+                "detect.bruteforce_account.window",
+                "must be longer than 0",
+            ),
+            (
+                a.high_failing_addresses < a.min_failing_addresses,
+                "detect.stuffing_asn.high_failing_addresses",
+                "must not be below min_failing_addresses",
+            ),
+            (
+                a.high_distinct_accounts < a.min_distinct_accounts,
+                "detect.stuffing_asn.high_distinct_accounts",
+                "must not be below min_distinct_accounts",
+            ),
+        ];
+        if let Some((_, key, message)) = checks.iter().find(|c| c.0) {
+            return bad(key, message);
+        }
         self.decoder_factory().map(|_| ())
     }
 

@@ -27,8 +27,10 @@ use crate::alert::{Alert, EntityKind};
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
-use crate::detect::{Detector, StuffingIpDetector};
-use crate::detect::{OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector};
+use crate::detect::{
+    BruteforceAccountDetector, Detector, OrdersBulkDetector, OrdersDropAddressDetector,
+    ResetFloodDetector, StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector,
+};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
@@ -326,6 +328,21 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
     if cfg.detect.reset_flood.enabled {
         d.push(Box::new(ResetFloodDetector::new(
             cfg.detect.reset_flood.clone(),
+        )));
+    }
+    if cfg.detect.stuffing_asn.enabled {
+        d.push(Box::new(StuffingAsnDetector::new(
+            cfg.detect.stuffing_asn.clone(),
+        )));
+    }
+    if cfg.detect.stuffing_global.enabled {
+        d.push(Box::new(StuffingGlobalDetector::new(
+            cfg.detect.stuffing_global.clone(),
+        )));
+    }
+    if cfg.detect.bruteforce_account.enabled {
+        d.push(Box::new(BruteforceAccountDetector::new(
+            cfg.detect.bruteforce_account.clone(),
         )));
     }
     d

@@ -3,5 +3,6 @@
 
 mod cli;
 mod rules_orders;
+mod rules_stuffing;
 mod scenarios;
 mod util;

@@ -11,16 +11,22 @@ use crate::alert::Alert;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
+pub mod bruteforce_account;
 pub mod episode;
 pub mod orders;
 pub mod reset_flood;
+pub mod stuffing_asn;
+pub mod stuffing_global;
 pub mod stuffing_ip;
 
+pub use bruteforce_account::{BruteforceAccountConfig, BruteforceAccountDetector};
 pub use episode::{Episode, Episodes};
 pub use orders::{
     OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
 };
 pub use reset_flood::{ResetFloodConfig, ResetFloodDetector};
+pub use stuffing_asn::{StuffingAsnConfig, StuffingAsnDetector};
+pub use stuffing_global::{StuffingGlobalConfig, StuffingGlobalDetector};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 
 /// A detection rule over the event stream.

@@ -1,0 +1,748 @@
+//! `stuffing.global`: the site-wide failed-login rate jumps above its own baseline.
+//!
+//! A list spread over thousands of residential proxies at one or two tries each is invisible per
+//! address and per ASN; only the whole site sees it. The detector cuts event time into minutes
+//! and measures, per minute, the number of *distinct failing addresses* and the number of
+//! unknown-account failures with each address's contribution capped. Counting addresses (and
+//! capping each one) is what keeps a burst from ONE address, already `stuffing.ip`, from making
+//! a global alert by itself.
+//!
+//! The baseline is robust: the median and the median absolute deviation (MAD) of each measure
+//! over the last `baseline_minutes` closed minutes. A minute is hot when a measure exceeds
+//! `median + mad_factor × max(1.4826 × MAD, 1)` and an absolute floor. A burst opens an episode
+//! after `consecutive_minutes` hot minutes in a row and ends after `quiet_minutes` cold minutes;
+//! nothing fires before `warmup_minutes` minutes of baseline exist. The alert names the burst's
+//! start, its end so far (`last_seen`), the peak per minute, the baseline, and the top ASNs and
+//! addresses (bounded, sorted by count then key).
+//!
+//! Minutes are closed as the watermark passes them, in `observe` and in `advance`. A late event
+//! whose minute is already closed is counted in the open minute.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::detect::{Detector, Episodes};
+use crate::event::{Asn, AuthEvent, EventKind, FailureReason, Outcome};
+use crate::time::{MINUTE, Timestamp};
+
+/// Settings of `stuffing.global` (section `[detect.stuffing_global]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StuffingGlobalConfig {
+    /// Turn the rule off.
+    pub enabled: bool,
+    /// Closed minutes the baseline (median and MAD) is computed over.
+    pub baseline_minutes: u32,
+    /// Minutes of baseline needed before the rule can fire.
+    pub warmup_minutes: u32,
+    /// A minute is hot when a measure exceeds `median + mad_factor × max(1.4826 × MAD, 1)`.
+    pub mad_factor: f64,
+    /// Absolute floor: distinct failing addresses in a minute must also reach this.
+    pub min_failing_addresses_per_minute: u32,
+    /// Absolute floor: capped unknown-account failures in a minute must also reach this.
+    pub min_unknown_failures_per_minute: u32,
+    /// Each address counts at most this many unknown-account failures per minute.
+    pub max_failures_per_address_minute: u32,
+    /// Hot minutes in a row that open an alert (medium).
+    pub consecutive_minutes: u32,
+    /// Cold minutes in a row that end a burst.
+    pub quiet_minutes: u32,
+    /// Distinct failing addresses over the burst that raise the alert to high.
+    pub high_failing_addresses: u32,
+    /// At most this many addresses are tracked per minute and per burst (the rest are counted,
+    /// not kept, and reported as evictions).
+    pub max_tracked_addresses: usize,
+    /// Entries in `evidence.top_asns` and `evidence.top_addresses`.
+    pub top: usize,
+}
+
+impl Default for StuffingGlobalConfig {
+    fn default() -> StuffingGlobalConfig {
+        StuffingGlobalConfig {
+            enabled: true,
+            baseline_minutes: 180,
+            warmup_minutes: 60,
+            mad_factor: 6.0,
+            min_failing_addresses_per_minute: 10,
+            min_unknown_failures_per_minute: 10,
+            max_failures_per_address_minute: 2,
+            consecutive_minutes: 3,
+            quiet_minutes: 10,
+            high_failing_addresses: 500,
+            max_tracked_addresses: 100_000,
+            top: 10,
+        }
+    }
+}
+
+/// Failures of one address in one minute.
+#[derive(Debug, Clone, Copy)]
+struct AddressMinute {
+    failures: u32,
+    asn: Option<Asn>,
+}
+
+/// The open minute.
+#[derive(Debug, Default)]
+struct Minute {
+    addresses: HashMap<IpAddr, AddressMinute, foldhash::quality::RandomState>,
+    /// Failing addresses not tracked because the map was full (each counted as new).
+    overflow: u32,
+    failures: u64,
+    unknown: u64,
+    /// Unknown-account failures with each address capped.
+    unknown_capped: u32,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+impl Minute {
+    fn failing_addresses(&self) -> u32 {
+        (self.addresses.len() as u32).saturating_add(self.overflow)
+    }
+}
+
+/// Robust baseline of one measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Baseline {
+    median: f64,
+    mad: f64,
+    threshold: f64,
+}
+
+fn baseline(values: impl Iterator<Item = u32>, factor: f64, floor: u32) -> Baseline {
+    let mut v: Vec<f64> = values.map(f64::from).collect();
+    let median = median(&mut v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
+    let mad = median_of(&mut dev);
+    let spread = (1.4826 * mad).max(1.0);
+    Baseline {
+        median,
+        mad,
+        threshold: (median + factor * spread).max(f64::from(floor)),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    median_of(v)
+}
+
+fn median_of(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let hi = v.get(n / 2).copied().unwrap_or(0.0);
+    if n % 2 == 1 {
+        hi
+    } else {
+        let lo = v.get(n / 2 - 1).copied().unwrap_or(0.0);
+        (lo + hi) / 2.0
+    }
+}
+
+/// A run of hot minutes, pending (fewer than `consecutive_minutes`) or open.
+#[derive(Debug, Default)]
+struct Burst {
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    hot_minutes: u32,
+    cold_streak: u32,
+    opened: bool,
+    peak_addresses: u32,
+    peak_failures: u64,
+    failures: u64,
+    unknown: u64,
+    addresses: HashMap<IpAddr, (u64, Option<Asn>), foldhash::quality::RandomState>,
+    overflow: u64,
+    asns: HashMap<Asn, (u64, u64), foldhash::quality::RandomState>,
+    addresses_base: Option<Baseline>,
+    unknown_base: Option<Baseline>,
+}
+
+/// The `stuffing.global` detector.
+#[derive(Debug)]
+pub struct StuffingGlobalDetector {
+    cfg: StuffingGlobalConfig,
+    /// Index (minutes since the epoch) of the open minute.
+    current: Option<i64>,
+    minute: Minute,
+    /// Closed minutes: (distinct failing addresses, capped unknown failures).
+    history: VecDeque<(u32, u32)>,
+    burst: Option<Burst>,
+    episodes: Episodes<()>,
+    evicted: u64,
+    bursts: u64,
+}
+
+impl StuffingGlobalDetector {
+    /// A detector with the given settings.
+    pub fn new(cfg: StuffingGlobalConfig) -> StuffingGlobalDetector {
+        StuffingGlobalDetector {
+            cfg,
+            current: None,
+            minute: Minute::default(),
+            history: VecDeque::new(),
+            burst: None,
+            episodes: Episodes::new(Rule::StuffingGlobal),
+            evicted: 0,
+            bursts: 0,
+        }
+    }
+
+    /// Closes every minute before `target` (a minute index).
+    fn roll_to(&mut self, target: i64, out: &mut Vec<Alert>) {
+        let Some(cur) = self.current else {
+            self.current = Some(target);
+            return;
+        };
+        if target <= cur {
+            return;
+        }
+        let minute = std::mem::take(&mut self.minute);
+        self.close(minute, out);
+        // After a long gap only the last minutes matter: enough empty ones to end any burst
+        // and fill the baseline.
+        let cap = i64::from(self.cfg.baseline_minutes) + i64::from(self.cfg.quiet_minutes) + 1;
+        let empties = (target - cur - 1).min(cap);
+        for _ in 0..empties {
+            self.close(Minute::default(), out);
+        }
+        self.current = Some(target);
+    }
+
+    fn close(&mut self, minute: Minute, out: &mut Vec<Alert>) {
+        let addresses = minute.failing_addresses();
+        let unknown = minute.unknown_capped;
+        let hot_bases = if self.history.len() >= self.cfg.warmup_minutes.max(1) as usize {
+            let a = baseline(
+                self.history.iter().map(|h| h.0),
+                self.cfg.mad_factor,
+                self.cfg.min_failing_addresses_per_minute,
+            );
+            let u = baseline(
+                self.history.iter().map(|h| h.1),
+                self.cfg.mad_factor,
+                self.cfg.min_unknown_failures_per_minute,
+            );
+            let hot = f64::from(addresses) > a.threshold || f64::from(unknown) > u.threshold;
+            hot.then_some((a, u))
+        } else {
+            None
+        };
+        self.history.push_back((addresses, unknown));
+        while self.history.len() > self.cfg.baseline_minutes.max(1) as usize {
+            self.history.pop_front();
+        }
+        match hot_bases {
+            Some((a, u)) => self.hot(minute, a, u, out),
+            None => self.cold(),
+        }
+    }
+
+    fn cold(&mut self) {
+        let Some(b) = &mut self.burst else { return };
+        if !b.opened {
+            // Not enough hot minutes in a row: a blip, not a burst.
+            self.burst = None;
+            return;
+        }
+        b.cold_streak += 1;
+        if b.cold_streak >= self.cfg.quiet_minutes.max(1) {
+            self.burst = None;
+            self.episodes.close_quiet(Timestamp(i64::MAX), 0);
+        }
+    }
+
+    fn hot(&mut self, minute: Minute, a: Baseline, u: Baseline, out: &mut Vec<Alert>) {
+        let max_tracked = self.cfg.max_tracked_addresses;
+        let b = self.burst.get_or_insert_with(Burst::default);
+        if b.addresses_base.is_none() {
+            // The baseline before the burst: later minutes' baselines already contain it.
+            b.addresses_base = Some(a);
+            b.unknown_base = Some(u);
+        }
+        b.cold_streak = 0;
+        b.hot_minutes += 1;
+        b.peak_addresses = b.peak_addresses.max(minute.failing_addresses());
+        b.peak_failures = b.peak_failures.max(minute.failures);
+        b.failures += minute.failures;
+        b.unknown += minute.unknown;
+        b.first = b.first.or(minute.first);
+        b.last = minute.last.or(b.last);
+        b.overflow += u64::from(minute.overflow);
+        for (ip, am) in &minute.addresses {
+            let room = b.addresses.len() < max_tracked;
+            match b.addresses.get_mut(ip) {
+                Some(e) => e.0 += u64::from(am.failures),
+                None if room => {
+                    b.addresses.insert(*ip, (u64::from(am.failures), am.asn));
+                    if let Some(asn) = am.asn {
+                        b.asns.entry(asn).or_insert((0, 0)).0 += 1;
+                    }
+                }
+                None => {
+                    b.overflow += 1;
+                    self.evicted += 1;
+                }
+            }
+            if let Some(asn) = am.asn {
+                b.asns.entry(asn).or_insert((0, 0)).1 += u64::from(am.failures);
+            }
+        }
+        if b.hot_minutes < self.cfg.consecutive_minutes.max(1) {
+            return;
+        }
+        if !b.opened {
+            b.opened = true;
+            self.bursts += 1;
+        }
+        let total_addresses = (b.addresses.len() as u64).saturating_add(b.overflow);
+        let by_total = total_addresses >= u64::from(self.cfg.high_failing_addresses);
+        let severity = if by_total {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        let entity = Entity {
+            kind: EntityKind::Global,
+            value: "*".into(),
+        };
+        let first = b.first.unwrap_or(Timestamp(0));
+        let last = b.last.unwrap_or(first);
+        let Some(ep) = self.episodes.crossed(&(), &entity, first, last, severity) else {
+            return;
+        };
+        let a = b.addresses_base.unwrap_or(a);
+        let u = b.unknown_base.unwrap_or(u);
+        let top = self.cfg.top;
+        let mut top_asns: Vec<(Asn, u64, u64)> =
+            b.asns.iter().map(|(k, v)| (*k, v.0, v.1)).collect();
+        top_asns.sort_by(|x, y| y.1.cmp(&x.1).then(y.2.cmp(&x.2)).then(x.0.cmp(&y.0)));
+        let failing_asns = top_asns.len();
+        top_asns.truncate(top);
+        let mut top_ips: Vec<(IpAddr, u64, Option<Asn>)> =
+            b.addresses.iter().map(|(k, v)| (*k, v.0, v.1)).collect();
+        top_ips.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        top_ips.truncate(top);
+        let round2 = |x: f64| (x * 100.0).round() / 100.0;
+        let unknown_ratio = if b.failures > 0 {
+            round2(b.unknown as f64 / b.failures as f64)
+        } else {
+            0.0
+        };
+        let mut crossed = Map::new();
+        crossed.insert(
+            "failing_addresses_per_minute".into(),
+            json!({"value": b.peak_addresses, "threshold": round2(a.threshold),
+                   "exceeded_by": round2(f64::from(b.peak_addresses) - a.threshold)}),
+        );
+        crossed.insert(
+            "hot_minutes".into(),
+            json!({"value": b.hot_minutes, "threshold": self.cfg.consecutive_minutes,
+                   "exceeded_by": b.hot_minutes - self.cfg.consecutive_minutes.max(1)}),
+        );
+        if by_total {
+            crossed.insert(
+                "failing_addresses".into(),
+                json!({"value": total_addresses, "threshold": self.cfg.high_failing_addresses,
+                       "exceeded_by": total_addresses - u64::from(self.cfg.high_failing_addresses)}),
+            );
+        }
+        let mut evidence = Map::new();
+        evidence.insert("hot_minutes".into(), json!(b.hot_minutes));
+        evidence.insert("failures".into(), json!(b.failures));
+        evidence.insert("unknown_account_failures".into(), json!(b.unknown));
+        evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
+        evidence.insert("failing_addresses".into(), json!(total_addresses));
+        evidence.insert("failing_asns".into(), json!(failing_asns));
+        evidence.insert(
+            "peak_failing_addresses_per_minute".into(),
+            json!(b.peak_addresses),
+        );
+        evidence.insert("peak_failures_per_minute".into(), json!(b.peak_failures));
+        evidence.insert(
+            "baseline_failing_addresses_per_minute".into(),
+            json!(round2(a.median)),
+        );
+        evidence.insert("baseline_mad".into(), json!(round2(a.mad)));
+        evidence.insert(
+            "baseline_unknown_failures_per_minute".into(),
+            json!(round2(u.median)),
+        );
+        evidence.insert(
+            "top_asns".into(),
+            Value::Array(
+                top_asns
+                    .iter()
+                    .map(|(asn, n, f)| json!({"asn": asn.0, "failing_addresses": n, "failures": f}))
+                    .collect(),
+            ),
+        );
+        evidence.insert(
+            "top_addresses".into(),
+            Value::Array(
+                top_ips
+                    .iter()
+                    .map(|(ip, f, asn)| match asn {
+                        Some(asn) => json!({"ip": ip.to_string(), "asn": asn.0, "failures": f}),
+                        None => json!({"ip": ip.to_string(), "failures": f}),
+                    })
+                    .collect(),
+            ),
+        );
+        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let asns_text = if failing_asns > 0 {
+            format!(" in {} ASNs", thousands(failing_asns as u64))
+        } else {
+            String::new()
+        };
+        out.push(Alert {
+            id: ep.id,
+            rule: Rule::StuffingGlobal,
+            severity,
+            summary: format!(
+                "site-wide failed logins jumped for {} min: {} failures from {} addresses{} \
+                 (peak {} failing addresses/min, baseline {}; {}% unknown accounts)",
+                b.hot_minutes,
+                thousands(b.failures),
+                thousands(total_addresses),
+                asns_text,
+                b.peak_addresses,
+                round2(a.median),
+                (unknown_ratio * 100.0).round() as u32
+            ),
+            entity,
+            first_seen: ep.first_seen,
+            last_seen: last,
+            asn: None,
+            as_org: None,
+            evidence,
+            accounts: Vec::new(),
+        });
+    }
+}
+
+impl Detector for StuffingGlobalDetector {
+    fn name(&self) -> &'static str {
+        Rule::StuffingGlobal.as_str()
+    }
+
+    fn observe(&mut self, ev: &AuthEvent, out: &mut Vec<Alert>) {
+        if !self.cfg.enabled || ev.kind != EventKind::Login {
+            return;
+        }
+        // Every login moves time forward, so quiet minutes close even without failures.
+        self.roll_to(ev.ts.0.div_euclid(MINUTE), out);
+        if ev.outcome != Outcome::Failure {
+            return;
+        }
+        let m = &mut self.minute;
+        m.failures += 1;
+        m.first = Some(m.first.map_or(ev.ts, |f| f.min(ev.ts)));
+        m.last = Some(m.last.map_or(ev.ts, |l| l.max(ev.ts)));
+        let unknown = ev.reason == Some(FailureReason::UnknownAccount);
+        if unknown {
+            m.unknown += 1;
+        }
+        let cap = self.cfg.max_failures_per_address_minute.max(1);
+        let Some(ip) = ev.ip else {
+            if unknown {
+                m.unknown_capped = m.unknown_capped.saturating_add(1);
+            }
+            return;
+        };
+        let room = m.addresses.len() < self.cfg.max_tracked_addresses;
+        let count = match m.addresses.get_mut(&ip) {
+            Some(e) => {
+                e.failures = e.failures.saturating_add(1);
+                e.failures
+            }
+            None if room => {
+                m.addresses.insert(
+                    ip,
+                    AddressMinute {
+                        failures: 1,
+                        asn: ev.asn,
+                    },
+                );
+                1
+            }
+            None => {
+                m.overflow = m.overflow.saturating_add(1);
+                self.evicted += 1;
+                1
+            }
+        };
+        if unknown && count <= cap {
+            m.unknown_capped = m.unknown_capped.saturating_add(1);
+        }
+    }
+
+    fn advance(&mut self, watermark: Timestamp, out: &mut Vec<Alert>) {
+        if !self.cfg.enabled {
+            return;
+        }
+        self.roll_to(watermark.0.div_euclid(MINUTE), out);
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("stuffing_global.bursts", self.bursts),
+            ("stuffing_global.evicted_addresses", self.evicted),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::LineMeta;
+    use crate::time::SECOND;
+
+    fn fail(t: i64, ip: IpAddr, asn: Option<u32>, reason: FailureReason) -> AuthEvent {
+        let mut ev = AuthEvent::new(Timestamp(t), EventKind::Login, LineMeta::default());
+        ev.ip = Some(ip);
+        ev.asn = asn.map(Asn);
+        ev.outcome = Outcome::Failure;
+        ev.reason = Some(reason);
+        ev
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::from((0x0a00_0000 + n).to_be_bytes())
+    }
+
+    /// `minutes` of background: one failure a minute from a rotating address at second 30.
+    fn background(start_min: i64, minutes: i64) -> Vec<AuthEvent> {
+        (start_min..start_min + minutes)
+            .map(|m| {
+                fail(
+                    m * MINUTE + 30 * SECOND,
+                    v4(1_000_000 + (m % 50) as u32),
+                    Some(4713),
+                    FailureReason::BadPassword,
+                )
+            })
+            .collect()
+    }
+
+    fn run(events: &[AuthEvent], end: i64) -> Vec<Alert> {
+        let mut d = StuffingGlobalDetector::new(StuffingGlobalConfig::default());
+        let mut out = Vec::new();
+        for ev in events {
+            d.observe(ev, &mut out);
+        }
+        d.advance(Timestamp(end), &mut out);
+        out
+    }
+
+    /// A swarm from minute `start` for `minutes`: `per_min` new addresses a minute, one
+    /// unknown-account try each, spread over 20 ASNs.
+    fn swarm(start: i64, minutes: i64, per_min: u32) -> Vec<AuthEvent> {
+        let mut events = Vec::new();
+        let mut n = 0u32;
+        for m in start..start + minutes {
+            for i in 0..per_min {
+                let t = m * MINUTE + i64::from(i) * (60 * SECOND / i64::from(per_min));
+                events.push(fail(
+                    t,
+                    v4(n),
+                    Some(100 + n % 20),
+                    FailureReason::UnknownAccount,
+                ));
+                n += 1;
+            }
+        }
+        events
+    }
+
+    fn merged(mut a: Vec<AuthEvent>, b: Vec<AuthEvent>) -> Vec<AuthEvent> {
+        a.extend(b);
+        a.sort_by_key(|e| e.ts);
+        a
+    }
+
+    #[test]
+    fn a_proxy_swarm_fires_once_and_rises_to_high() {
+        // 120 minutes of background, then 30 addresses a minute for 60 minutes.
+        let events = merged(background(0, 240), swarm(120, 60, 30));
+        let alerts = run(&events, 240 * MINUTE);
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        let (open, rise) = (&alerts[0], &alerts[1]);
+        assert_eq!(open.rule, Rule::StuffingGlobal);
+        assert_eq!(open.entity.value, "*");
+        assert_eq!(open.severity, Severity::Medium);
+        assert_eq!(open.first_seen, Timestamp(120 * MINUTE));
+        // Opened when the third hot minute closed.
+        assert_eq!(open.evidence["hot_minutes"], json!(3));
+        assert_eq!(
+            open.evidence["peak_failing_addresses_per_minute"],
+            json!(31)
+        );
+        assert_eq!(open.evidence["failing_addresses"], json!(93));
+        assert_eq!(
+            open.evidence["baseline_failing_addresses_per_minute"],
+            json!(1.0)
+        );
+        assert_eq!(open.evidence["baseline_mad"], json!(0.0));
+        assert_eq!(
+            open.evidence["thresholds_crossed"]["failing_addresses_per_minute"]["threshold"],
+            json!(10.0)
+        );
+        assert_eq!(open.evidence["failing_asns"], json!(21));
+        assert_eq!(
+            open.evidence["top_asns"][0],
+            json!({"asn": 100, "failing_addresses": 5, "failures": 5})
+        );
+        assert_eq!(open.evidence["top_asns"].as_array().map(Vec::len), Some(10));
+        assert_eq!(
+            open.summary,
+            "site-wide failed logins jumped for 3 min: 93 failures from 93 addresses in 21 ASNs \
+             (peak 31 failing addresses/min, baseline 1; 97% unknown accounts)"
+        );
+        assert_eq!(rise.severity, Severity::High);
+        assert_eq!(rise.id, open.id);
+        assert_eq!(rise.first_seen, open.first_seen);
+        // 500 distinct addresses are reached in the 17th hot minute (17 × 31 = 527).
+        assert_eq!(rise.evidence["hot_minutes"], json!(17));
+    }
+
+    #[test]
+    fn one_address_bursting_is_not_global() {
+        // 120 minutes of background, then one address failing 100 times a minute for 20 min.
+        let burst: Vec<_> = (0..2_000)
+            .map(|i| {
+                fail(
+                    120 * MINUTE + i * 600,
+                    v4(7),
+                    Some(14061),
+                    FailureReason::UnknownAccount,
+                )
+            })
+            .collect();
+        let events = merged(background(0, 180), burst);
+        assert!(run(&events, 180 * MINUTE).is_empty());
+    }
+
+    #[test]
+    fn two_hot_minutes_are_a_near_miss() {
+        let events = merged(background(0, 180), swarm(120, 2, 30));
+        assert!(run(&events, 180 * MINUTE).is_empty());
+    }
+
+    #[test]
+    fn no_alert_during_warm_up() {
+        // The swarm starts after 30 minutes of baseline: fewer than the 60 needed.
+        let events = merged(background(0, 120), swarm(30, 20, 30));
+        assert!(run(&events, 120 * MINUTE).is_empty());
+    }
+
+    #[test]
+    fn a_second_burst_after_quiet_minutes_is_a_new_episode() {
+        let events = merged(
+            background(0, 300),
+            merged(swarm(120, 5, 30), swarm(200, 5, 30)),
+        );
+        let alerts = run(&events, 300 * MINUTE);
+        assert_eq!(alerts.len(), 2, "{alerts:#?}");
+        assert_ne!(alerts[0].id, alerts[1].id);
+        assert_eq!(alerts[1].first_seen, Timestamp(200 * MINUTE));
+    }
+
+    #[test]
+    fn the_last_minutes_are_closed_by_advance() {
+        // The swarm is the end of the input: advance past it closes its minutes.
+        let events = merged(background(0, 120), swarm(120, 3, 30));
+        let mut d = StuffingGlobalDetector::new(StuffingGlobalConfig::default());
+        let mut out = Vec::new();
+        for ev in &events {
+            d.observe(ev, &mut out);
+        }
+        assert!(out.is_empty());
+        d.advance(Timestamp(123 * MINUTE), &mut out);
+        assert_eq!(out.len(), 1);
+        d.advance(Timestamp(123 * MINUTE), &mut out);
+        assert_eq!(out.len(), 1, "advance twice has no further effect");
+    }
+
+    #[test]
+    fn memory_is_bounded_by_max_tracked_addresses() {
+        let cfg = StuffingGlobalConfig {
+            max_tracked_addresses: 1_000,
+            ..StuffingGlobalConfig::default()
+        };
+        let mut d = StuffingGlobalDetector::new(cfg);
+        let mut out = Vec::new();
+        for i in 0..5_000u32 {
+            let ev = fail(i64::from(i), v4(i), None, FailureReason::UnknownAccount);
+            d.observe(&ev, &mut out);
+        }
+        assert_eq!(d.minute.addresses.len(), 1_000);
+        assert_eq!(d.minute.failing_addresses(), 5_000);
+        assert_eq!(d.evicted, 4_000);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn baseline_is_median_and_mad() {
+        let b = baseline([1u32, 1, 2, 3, 9].into_iter(), 6.0, 10);
+        assert_eq!(b.median, 2.0);
+        assert_eq!(b.mad, 1.0);
+        assert!((b.threshold - (2.0 + 6.0 * 1.4826)).abs() < 1e-9);
+        let e = baseline(std::iter::empty(), 6.0, 10);
+        assert_eq!((e.median, e.threshold), (0.0, 10.0));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::event::LineMeta;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of logins, with times out of order and jumping far in either direction,
+        /// never panics and closes each burst's episode at most once per alert id.
+        #[test]
+        fn arbitrary_logins_never_panic(
+            evs in prop::collection::vec(
+                (prop_oneof![0i64..20_000_000, any::<i64>()], 0u16..300, any::<bool>(), any::<bool>()),
+                0..600,
+            )
+        ) {
+            let cfg = StuffingGlobalConfig {
+                warmup_minutes: 2,
+                baseline_minutes: 5,
+                min_failing_addresses_per_minute: 2,
+                min_unknown_failures_per_minute: 2,
+                consecutive_minutes: 1,
+                quiet_minutes: 1,
+                high_failing_addresses: 5,
+                max_tracked_addresses: 20,
+                ..StuffingGlobalConfig::default()
+            };
+            let mut d = StuffingGlobalDetector::new(cfg);
+            let mut out = Vec::new();
+            for (t, ip, failure, unknown) in evs {
+                let mut ev = AuthEvent::new(Timestamp(t), EventKind::Login, LineMeta::default());
+                ev.ip = (ip > 0).then(|| IpAddr::from([10, 0, (ip >> 8) as u8, ip as u8]));
+                ev.asn = Some(Asn(u32::from(ip % 7)));
+                ev.outcome = if failure { Outcome::Failure } else { Outcome::Success };
+                ev.reason = unknown.then_some(FailureReason::UnknownAccount);
+                d.observe(&ev, &mut out);
+                prop_assert!(d.minute.addresses.len() <= 20);
+            }
+            d.advance(Timestamp(i64::MAX), &mut out);
+            for a in &out {
+                prop_assert_eq!(a.rule, Rule::StuffingGlobal);
+                prop_assert!(a.first_seen <= a.last_seen);
+            }
+        }
+    }
+}
