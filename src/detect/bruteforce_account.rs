@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes};
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 
@@ -72,6 +72,12 @@ struct Failure {
 struct AccountWindow {
     failures: VecDeque<Failure>,
     last_seen: Timestamp,
+}
+
+impl HeapSize for AccountWindow {
+    fn heap_bytes(&self) -> usize {
+        self.failures.capacity() * std::mem::size_of::<Failure>()
+    }
 }
 
 impl AccountWindow {
@@ -320,6 +326,16 @@ impl Detector for BruteforceAccountDetector {
             self.watermark = watermark;
             self.sweep();
         }
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.accounts)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.accounts, bytes, |w| w.last_seen.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

@@ -85,6 +85,12 @@ impl HeapSize for std::net::IpAddr {
     }
 }
 
+impl HeapSize for crate::event::Asn {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
 impl HeapSize for crate::event::AddressHash {
     fn heap_bytes(&self) -> usize {
         0

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount};
@@ -102,6 +102,17 @@ struct AsnWindow {
     successes: SlidingCount,
     sample: Vec<AccountKey>,
     last_seen: Timestamp,
+}
+
+impl HeapSize for AsnWindow {
+    fn heap_bytes(&self) -> usize {
+        self.failures.capacity() * std::mem::size_of::<Failure>()
+            + self.ips.capacity() * (std::mem::size_of::<(IpAddr, u32)>() + 1)
+            + self.accounts.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self.successes.heap_bytes()
+            + self.sample.capacity() * std::mem::size_of::<AccountKey>()
+            + self.sample.iter().map(|a| a.heap_bytes()).sum::<usize>()
+    }
 }
 
 impl AsnWindow {
@@ -454,6 +465,16 @@ impl Detector for StuffingAsnDetector {
             self.watermark = watermark;
             self.sweep();
         }
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.asns)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.asns, bytes, |w| w.last_seen.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
