@@ -19,7 +19,7 @@
 //! `τ` term removes the large-range bias, and it needs no tables, so the estimate is good from
 //! 64 up to billions.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use crate::time::{Millis, Timestamp};
 
@@ -54,15 +54,41 @@ pub struct SlidingDistinctSketch {
     pane_len: Millis,
     exact: Vec<(u64, Timestamp)>,
     ring: Option<Box<Ring>>,
-    /// Last sketch estimate and the pane index it was computed for. Registers only grow within
-    /// a pane, and they change rarely once warm, so most queries are a cache hit.
-    cached: Cell<Option<(i64, u64)>>,
 }
 
 #[derive(Debug, Clone)]
 struct Ring {
     panes: [Pane; PANES],
+    /// The merged registers of the panes live at one query pane, kept up to date by inserts so a
+    /// query after an insert costs a lookup, not a merge of every pane. Interior mutability
+    /// because a query (`&self`) builds it; `try_borrow_mut` so a query never panics.
+    view: RefCell<View>,
 }
+
+/// Register-wise max of the panes live at `pane`, its histogram and estimate.
+#[derive(Debug, Clone)]
+struct View {
+    valid: bool,
+    pane: i64,
+    regs: Vec<u8>,
+    hist: Hist,
+    est: u64,
+}
+
+impl Default for View {
+    fn default() -> View {
+        View {
+            valid: false,
+            pane: 0,
+            regs: Vec::new(),
+            hist: [0; Q as usize + 2],
+            est: 0,
+        }
+    }
+}
+
+/// Count of registers per value `0..=Q + 1`.
+type Hist = [u32; Q as usize + 2];
 
 #[derive(Debug, Clone, Default)]
 struct Pane {
@@ -82,7 +108,6 @@ impl SlidingDistinctSketch {
             pane_len: (window / PANES as i64).max(1),
             exact: Vec::new(),
             ring: None,
-            cached: Cell::new(None),
         }
     }
 
@@ -104,7 +129,6 @@ impl SlidingDistinctSketch {
             if self.ring_is_stale(ts) {
                 // Every pane left the window: back to the cheap exact tier.
                 self.ring = None;
-                self.cached.set(None);
             } else {
                 self.sketch_insert(ts, hash);
                 return;
@@ -125,8 +149,8 @@ impl SlidingDistinctSketch {
         // The 65th live value: move everything into panes by last sighting.
         self.ring = Some(Box::new(Ring {
             panes: Default::default(),
+            view: RefCell::new(View::default()),
         }));
-        self.cached.set(None);
         let exact = std::mem::take(&mut self.exact);
         for (h, t) in exact {
             self.sketch_insert(t, h);
@@ -141,7 +165,6 @@ impl SlidingDistinctSketch {
         if self.ring.is_some() {
             if self.ring_is_stale(now) {
                 self.ring = None;
-                self.cached.set(None);
             }
             return;
         }
@@ -165,22 +188,16 @@ impl SlidingDistinctSketch {
                 .count() as u64;
         };
         let now_pane = self.pane_of(now);
-        if let Some((p, est)) = self.cached.get()
-            && p == now_pane
-        {
-            return est;
+        let Ok(mut view) = ring.view.try_borrow_mut() else {
+            // Unreachable (no re-entrant query), but a fresh view answers just as well.
+            let mut v = View::default();
+            v.rebuild(&ring.panes, now_pane);
+            return v.est;
+        };
+        if !(view.valid && view.pane == now_pane) {
+            view.rebuild(&ring.panes, now_pane);
         }
-        let mut merged = [0u8; REGISTERS];
-        for pane in &ring.panes {
-            if pane_live(pane, now_pane) {
-                for (m, r) in merged.iter_mut().zip(&pane.regs) {
-                    *m = (*m).max(*r);
-                }
-            }
-        }
-        let est = estimate_registers(&merged);
-        self.cached.set(Some((now_pane, est)));
-        est
+        view.est
     }
 
     /// True when nothing has been recorded (or everything was expired).
@@ -194,6 +211,7 @@ impl SlidingDistinctSketch {
         if let Some(ring) = &self.ring {
             n += size_of::<Ring>();
             n += ring.panes.iter().map(|p| p.regs.capacity()).sum::<usize>();
+            n += ring.view.try_borrow().map_or(0, |v| v.regs.capacity());
         }
         n
     }
@@ -217,16 +235,19 @@ impl SlidingDistinctSketch {
         let Some(pane) = ring.panes.get_mut(k.rem_euclid(PANES as i64) as usize) else {
             return;
         };
+        let view = ring.view.get_mut();
         if pane.regs.is_empty() || pane.index < k {
             // A new pane replaces the one `PANES` steps older, which has left every window
-            // that contains `ts`.
+            // that contains `ts`; the view stays right unless it still counted that pane.
             if pane.regs.is_empty() {
                 pane.regs = vec![0; REGISTERS];
             } else {
+                if pane_live(pane, view.pane) {
+                    view.valid = false;
+                }
                 pane.regs.fill(0);
             }
             pane.index = k;
-            self.cached.set(None);
         } else if pane.index > k {
             // Older than every pane in the ring: outside any window the ring can still answer.
             return;
@@ -238,8 +259,49 @@ impl SlidingDistinctSketch {
             && *r < rank
         {
             *r = rank;
-            self.cached.set(None);
+            if view.valid && pane_live(pane, view.pane) {
+                view.raise(idx, rank);
+            }
         }
+    }
+}
+
+impl View {
+    /// Merges the panes live at `now_pane` from scratch (once per pane step, or after the
+    /// switch to the sketch).
+    fn rebuild(&mut self, panes: &[Pane], now_pane: i64) {
+        self.regs.clear();
+        self.regs.resize(REGISTERS, 0);
+        for pane in panes {
+            if pane_live(pane, now_pane) {
+                for (m, r) in self.regs.iter_mut().zip(&pane.regs) {
+                    *m = (*m).max(*r);
+                }
+            }
+        }
+        self.hist = histogram(&self.regs);
+        self.est = estimate_hist(&self.hist);
+        self.pane = now_pane;
+        self.valid = true;
+    }
+
+    /// A live pane's register `idx` rose to `rank`: update the merged register, the histogram
+    /// and the estimate incrementally.
+    fn raise(&mut self, idx: usize, rank: u8) {
+        let Some(m) = self.regs.get_mut(idx) else {
+            return;
+        };
+        if *m >= rank {
+            return;
+        }
+        if let Some(c) = self.hist.get_mut(usize::from(*m)) {
+            *c = c.saturating_sub(1);
+        }
+        if let Some(c) = self.hist.get_mut(usize::from(rank)) {
+            *c += 1;
+        }
+        *m = rank;
+        self.est = estimate_hist(&self.hist);
     }
 }
 
@@ -263,14 +325,27 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Ertl's improved raw estimator over dense registers.
-fn estimate_registers(regs: &[u8]) -> u64 {
-    let m = regs.len() as f64;
+fn histogram(regs: &[u8]) -> Hist {
     let mut c = [0u32; Q as usize + 2];
     for &r in regs {
         if let Some(slot) = c.get_mut(usize::from(r).min(Q as usize + 1)) {
             *slot += 1;
         }
+    }
+    c
+}
+
+/// Ertl's improved raw estimator over dense registers.
+#[cfg(test)]
+fn estimate_registers(regs: &[u8]) -> u64 {
+    estimate_hist(&histogram(regs))
+}
+
+/// Ertl's improved raw estimator from the register histogram `c` (`m = Σ c`).
+fn estimate_hist(c: &Hist) -> u64 {
+    let m = f64::from(c.iter().sum::<u32>());
+    if m == 0.0 {
+        return 0;
     }
     let count = |k: usize| f64::from(c.get(k).copied().unwrap_or(0));
     let mut z = m * tau(1.0 - count(Q as usize + 1) / m);
@@ -501,10 +576,28 @@ mod tests {
         // A late event from pane 0 cannot revive it.
         s.insert(Timestamp(400), 5_000);
         assert!(rel_err(s.estimate(Timestamp(6_500)), 100) <= 0.03);
+        // One pane plus the merged view.
         assert_eq!(
             s.bytes(),
-            size_of::<SlidingDistinctSketch>() + size_of::<Ring>() + REGISTERS
+            size_of::<SlidingDistinctSketch>() + size_of::<Ring>() + 2 * REGISTERS
         );
+    }
+
+    /// A query behind the newest pane, after that pane overwrote one the query still counted,
+    /// answers from the panes the ring holds now, as a merge from scratch would.
+    #[test]
+    fn view_drops_an_overwritten_pane() {
+        let mut s = SlidingDistinctSketch::new(600); // panes of 100 ms
+        for h in 0..2_000u64 {
+            s.insert(Timestamp(50), h); // pane 0
+        }
+        for h in 2_000..2_100u64 {
+            s.insert(Timestamp(550), h); // pane 5
+        }
+        assert!(rel_err(s.estimate(Timestamp(550)), 2_100) <= 0.03);
+        s.insert(Timestamp(650), 9_999); // pane 6 takes pane 0's slot
+        assert_eq!(s.estimate(Timestamp(550)), 101);
+        assert_eq!(s.estimate(Timestamp(650)), 101);
     }
 
     #[test]
@@ -553,6 +646,42 @@ mod tests {
             let e = s.estimate(Timestamp(now));
             prop_assert!(e <= events.len() as u64 * 2 + 2);
             s.expire(Timestamp(now));
+        }
+    }
+
+    proptest! {
+        // Each case clones and re-merges the sketch three times per step: fewer cases in debug.
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The incrementally maintained view always equals a merge from scratch, through pane
+        /// rotations, late events and queries at older or newer times.
+        #[test]
+        fn view_matches_rebuild(steps in prop::collection::vec((0i64..2_000, any::<u64>(), 0u8..4), 0..300)) {
+            let mut s = SlidingDistinctSketch::new(600); // panes of 100 ms
+            let mut t = 0i64;
+            for (i, &(dt, h, q)) in steps.iter().enumerate() {
+                // Mostly forward in time (about 10 ms a step, so ~120 values per window: the sketch
+                // tier), sometimes a late event.
+                t = if q == 0 { (t - dt / 4).max(0) } else { t + dt / 100 };
+                // Enough values to leave the exact tier early.
+                s.insert(Timestamp(t), h);
+                s.insert(Timestamp(t), h.wrapping_add(i as u64));
+                // Query mostly at the insert's pane (so the incremental path is what answers),
+                // sometimes ahead or behind (a rebuild for another pane, then inserts into it).
+                let nows = match q {
+                    1 => vec![t + 150],
+                    2 => vec![t.saturating_sub(150)],
+                    _ => vec![t],
+                };
+                for now in nows {
+                    let got = s.estimate(Timestamp(now));
+                    let mut fresh = s.clone();
+                    if let Some(r) = fresh.ring.as_mut() {
+                        r.view.get_mut().valid = false;
+                    }
+                    prop_assert_eq!(got, fresh.estimate(Timestamp(now)));
+                }
+            }
         }
     }
 }
