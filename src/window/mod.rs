@@ -3,6 +3,8 @@
 //! A leaf module: it knows only [`Timestamp`]. Detectors own their windows and advance them with
 //! event time, never with the wall clock.
 
+pub mod distinct;
+
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
