@@ -15,6 +15,7 @@ use crate::decode::json::JsonConfig;
 use crate::decode::sshd::SshdConfig;
 use crate::decode::{DecoderFactory, Format};
 use crate::detect::StuffingIpConfig;
+use crate::detect::{CompromiseConfig, TakeoverConfig};
 use crate::enrich::asn::AsnConfig;
 use crate::error::ConfigError;
 use crate::time::{SECOND, Span};
@@ -82,6 +83,10 @@ fn format_choice<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Format>, D::E
 pub struct DetectConfig {
     /// `[detect.stuffing_ip]`.
     pub stuffing_ip: StuffingIpConfig,
+    /// `[detect.compromise_login]`.
+    pub compromise_login: CompromiseConfig,
+    /// `[detect.takeover_sequence]`.
+    pub takeover_sequence: TakeoverConfig,
 }
 
 impl Config {
@@ -152,6 +157,35 @@ impl Config {
             return bad(
                 "detect.stuffing_ip.max_failures_per_ip",
                 "must be at least min_distinct_accounts",
+            );
+        }
+        let c = &self.detect.compromise_login;
+        if c.min_failures_before_success == 0 {
+            return bad(
+                "detect.compromise_login.min_failures_before_success",
+                "must be at least 1",
+            );
+        }
+        if c.max_tracked < 1_000 || c.max_recent_successes < 1_000 {
+            return bad(
+                "detect.compromise_login.max_tracked",
+                "max_tracked and max_recent_successes must be at least 1000",
+            );
+        }
+        if c.success_memory.millis() < c.lookback.millis() {
+            return bad(
+                "detect.compromise_login.success_memory",
+                "must not be shorter than lookback",
+            );
+        }
+        let t = &self.detect.takeover_sequence;
+        if t.max_span.millis() <= 0 {
+            return bad("detect.takeover_sequence.max_span", "must be positive");
+        }
+        if t.known_sources == 0 || t.max_accounts < 1_000 || t.max_steps < 2 {
+            return bad(
+                "detect.takeover_sequence.known_sources",
+                "known_sources must be at least 1, max_accounts at least 1000, max_steps at least 2",
             );
         }
         self.decoder_factory().map(|_| ())

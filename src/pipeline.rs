@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
-use crate::detect::{Detector, StuffingIpDetector};
+use crate::detect::{CompromiseDetector, Detector, StuffingIpDetector, TakeoverDetector};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
@@ -307,6 +307,16 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
     if cfg.detect.stuffing_ip.enabled {
         d.push(Box::new(StuffingIpDetector::new(
             cfg.detect.stuffing_ip.clone(),
+        )));
+    }
+    if cfg.detect.compromise_login.enabled {
+        d.push(Box::new(CompromiseDetector::new(
+            cfg.detect.compromise_login.clone(),
+        )));
+    }
+    if cfg.detect.takeover_sequence.enabled {
+        d.push(Box::new(TakeoverDetector::new(
+            cfg.detect.takeover_sequence.clone(),
         )));
     }
     d

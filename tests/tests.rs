@@ -2,5 +2,6 @@
 //! link), one module per area.
 
 mod cli;
+mod rules_takeover;
 mod scenarios;
 mod util;

@@ -8,11 +8,15 @@ use crate::alert::Alert;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
+pub mod compromise;
 pub mod episode;
 pub mod stuffing_ip;
+pub mod takeover;
 
+pub use compromise::{CompromiseConfig, CompromiseDetector};
 pub use episode::{Episode, Episodes};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
+pub use takeover::{TakeoverConfig, TakeoverDetector};
 
 /// A detection rule over the event stream.
 pub trait Detector: Send {
