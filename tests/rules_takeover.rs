@@ -132,12 +132,32 @@ fn app_log_alone_gives_the_same_entities() {
     check_negatives(&alerts, &exp);
 }
 
-/// Replays `app/auth.jsonl` through the library with a hand-made `stuffing.global` alert for
-/// the proxy swarm (2026-11-20 01:00–01:05 +09:00, as a burst detector would first report it):
-/// every planted compromise must be found, and nothing else.
-#[test]
-fn swarm_hits_are_tied_to_a_global_alert() {
-    let exp = expected();
+fn global_alert(n: usize, first: Timestamp, last: Timestamp) -> Alert {
+    Alert {
+        id: format!("{n:016x}"),
+        rule: Rule::StuffingGlobal,
+        severity: Severity::High,
+        entity: Entity {
+            kind: EntityKind::Global,
+            value: "*".into(),
+        },
+        first_seen: first,
+        last_seen: last,
+        asn: None,
+        as_org: None,
+        summary: "stand-in".into(),
+        evidence: serde_json::Map::new(),
+        accounts: Vec::new(),
+    }
+}
+
+fn at(local: &str) -> Timestamp {
+    parse_rfc3339(local.as_bytes()).unwrap()
+}
+
+/// Replays `app/auth.jsonl` through the library, delivering each hand-made `stuffing.global`
+/// alert with the first event at or after its `last_seen`, as the pipeline would.
+fn replay(globals: &[Alert]) -> Vec<Alert> {
     let mut dec = JsonDecoder::new(&JsonConfig::default()).unwrap();
     let db = AsnDb::open(&root().join("sample-logs/asn/asn-extract.csv")).unwrap();
     let mut enr = AsnEnricher::new(Arc::new(db));
@@ -146,25 +166,7 @@ fn swarm_hits_are_tied_to_a_global_alert() {
         Box::new(CompromiseDetector::new(CompromiseConfig::default())),
         Box::new(TakeoverDetector::new(TakeoverConfig::default())),
     ];
-    let burst_start = parse_rfc3339(b"2026-11-20T01:00:00+09:00").unwrap();
-    let report_at = Timestamp(burst_start.0 + 5 * MINUTE);
-    let global = Alert {
-        id: "0123456789abcdef".into(),
-        rule: Rule::StuffingGlobal,
-        severity: Severity::High,
-        entity: Entity {
-            kind: EntityKind::Global,
-            value: "*".into(),
-        },
-        first_seen: burst_start,
-        last_seen: report_at,
-        asn: None,
-        as_org: None,
-        summary: "stand-in".into(),
-        evidence: serde_json::Map::new(),
-        accounts: Vec::new(),
-    };
-    let mut sent = false;
+    let mut pending: Vec<&Alert> = globals.iter().collect();
     let mut all = Vec::new();
     let file = std::fs::File::open(root().join("sample-logs/app/auth.jsonl")).unwrap();
     let mut reader = std::io::BufReader::new(file);
@@ -175,12 +177,11 @@ fn swarm_hits_are_tied_to_a_global_alert() {
         let Ok(Some(mut ev)) = ev else { continue };
         enr.enrich(&mut ev);
         let mut out = Vec::new();
-        if !sent && ev.ts >= report_at {
-            sent = true;
-            out.push(global.clone());
-        }
         for d in &mut dets {
             d.observe(&ev, &mut out);
+        }
+        while pending.first().is_some_and(|a| a.last_seen <= ev.ts) {
+            out.push(pending.remove(0).clone());
         }
         let mut derived = Vec::new();
         for a in &out {
@@ -191,22 +192,68 @@ fn swarm_hits_are_tied_to_a_global_alert() {
         all.extend(out);
         all.extend(derived);
     }
-    let got: BTreeSet<String> = all
-        .iter()
+    all
+}
+
+fn compromised(all: &[Alert]) -> BTreeSet<String> {
+    all.iter()
         .filter(|a| a.rule == Rule::CompromiseLogin && a.severity >= Severity::Medium)
         .map(|a| a.entity.value.clone())
-        .collect();
-    assert_eq!(got, list(&exp, &["rules", "compromise.login", "entities"]));
+        .collect()
+}
+
+/// With a stand-in `stuffing.global` alert for the proxy swarm (2026-11-20 01:00–01:05 +09:00,
+/// as a burst detector would first report it), every planted compromise is found, and nothing
+/// else.
+#[test]
+fn swarm_hits_are_tied_to_a_global_alert() {
+    let exp = expected();
+    let start = at("2026-11-20T01:00:00+09:00");
+    let g = global_alert(1, start, Timestamp(start.0 + 5 * MINUTE));
+    let all = replay(&[g]);
+    assert_eq!(
+        compromised(&all),
+        list(&exp, &["rules", "compromise.login", "entities"])
+    );
     let swarm: Vec<&Alert> = all
         .iter()
         .filter(|a| a.rule == Rule::CompromiseLogin)
-        .filter(|a| a.evidence["stuffing_alerts"] == serde_json::json!(["0123456789abcdef"]))
+        .filter(|a| a.evidence["stuffing_alerts"] == serde_json::json!(["0000000000000001"]))
         .collect();
     assert_eq!(swarm.len(), 3, "{swarm:#?}");
     assert_eq!(swarm[0].entity.value, "yamamoto.shun20@example.com");
     assert_eq!(swarm[0].evidence["ip"], "201.17.27.87");
     assert_eq!(swarm[0].severity, Severity::High);
+    assert_eq!(swarm[1].entity.value, "fujii.ryota75@example.jp");
     assert_eq!(swarm[2].entity.value, "yamaguchi.hina78@example.jp");
     assert_eq!(swarm[2].severity, Severity::Medium);
     assert_eq!(swarm[2].evidence["asn"], 30036);
+}
+
+/// A burst detector may report the swarm only at its end, and may also report the other
+/// bursts (the single-address run, the OVH run) as site-wide: the same seven accounts, no more.
+#[test]
+fn late_and_extra_global_alerts_tie_no_other_account() {
+    let exp = expected();
+    let want = list(&exp, &["rules", "compromise.login", "entities"]);
+    let swarm_end = global_alert(
+        1,
+        at("2026-11-20T01:00:00+09:00"),
+        at("2026-11-20T02:00:00+09:00"),
+    );
+    let others = [
+        global_alert(
+            2,
+            at("2026-11-19T03:12:00+09:00"),
+            at("2026-11-19T03:20:00+09:00"),
+        ),
+        global_alert(
+            3,
+            at("2026-11-19T14:05:00+09:00"),
+            at("2026-11-19T14:32:00+09:00"),
+        ),
+    ];
+    assert_eq!(compromised(&replay(std::slice::from_ref(&swarm_end))), want);
+    let all = [others[0].clone(), others[1].clone(), swarm_end];
+    assert_eq!(compromised(&replay(&all)), want);
 }

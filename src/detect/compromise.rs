@@ -109,7 +109,12 @@ enum Source {
     Global,
 }
 
-const FAILS_PER_SOURCE: usize = 16;
+/// Failures remembered per address: a list-replay address's latest tries are enough to tell
+/// that it failed on other accounts.
+const FAILS_PER_IP: usize = 16;
+/// Failures remembered per ASN: a swarm spreads over many addresses of one ASN, and a burst
+/// alert may arrive an hour after the failures that tie a success to it.
+const FAILS_PER_ASN: usize = 256;
 
 #[derive(Debug, Default)]
 struct FailMem {
@@ -119,8 +124,8 @@ struct FailMem {
 }
 
 impl FailMem {
-    fn push(&mut self, ts: Timestamp, acct: u64, ip: Option<IpAddr>) {
-        if self.recent.len() >= FAILS_PER_SOURCE {
+    fn push(&mut self, ts: Timestamp, acct: u64, ip: Option<IpAddr>, cap: usize) {
+        if self.recent.len() >= cap {
             self.recent.pop_front();
         }
         self.recent.push_back((ts, acct, ip));
@@ -413,7 +418,10 @@ impl Detector for CompromiseDetector {
                 self.site_failures.push(ev.ts);
                 let acct = ev.account.as_ref().map_or(0, |a| self.acct_hash(a));
                 if let Some(ip) = ev.ip {
-                    self.ip_fail.entry(ip).or_default().push(ev.ts, acct, ev.ip);
+                    self.ip_fail
+                        .entry(ip)
+                        .or_default()
+                        .push(ev.ts, acct, ev.ip, FAILS_PER_IP);
                     let hold = self.cfg.hold.millis();
                     if let Some(a) = self.attacks.get_mut(&Source::Ip(ip)) {
                         a.until = a.until.max(Timestamp(ev.ts.0.saturating_add(hold)));
@@ -423,7 +431,7 @@ impl Detector for CompromiseDetector {
                     self.asn_fail
                         .entry(asn)
                         .or_default()
-                        .push(ev.ts, acct, ev.ip);
+                        .push(ev.ts, acct, ev.ip, FAILS_PER_ASN);
                 }
                 if let Some(a) = &ev.account {
                     let m = self.accounts.entry(a.clone()).or_default();
@@ -1025,5 +1033,39 @@ mod tests {
         c.rule = Rule::CompromiseLogin;
         d.on_alert(&c, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn nonsense_settings_are_rejected_with_their_key() {
+        let parse = |t: &str| {
+            crate::config::Config::from_toml(t, std::path::Path::new("t.toml"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let cases = [
+            (
+                "[detect.compromise_login]\nmin_failures_before_success = 0\n",
+                "detect.compromise_login.min_failures_before_success",
+            ),
+            (
+                "[detect.compromise_login]\nlookback = \"3h\"\n",
+                "detect.compromise_login.success_memory",
+            ),
+            (
+                "[detect.compromise_login]\nmax_tracked = 10\n",
+                "detect.compromise_login.max_tracked",
+            ),
+            (
+                "[detect.takeover_sequence]\nknown_sources = 0\n",
+                "detect.takeover_sequence.known_sources",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = parse("[detect.takeover_sequence]\nmax_spam = \"1h\"\n").unwrap_err();
+        assert!(err.contains("max_spam"), "{err}");
+        assert!(parse("[detect.takeover_sequence]\nmax_span = \"24h\"\n").is_ok());
     }
 }
