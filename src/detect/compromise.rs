@@ -167,6 +167,7 @@ pub struct CompromiseDetector {
     hasher: KeyHasher,
     watermark: Timestamp,
     evicted: u64,
+    events_since_sweep: u32,
 }
 
 /// Why a success is tied.
@@ -212,6 +213,7 @@ impl CompromiseDetector {
             hasher: KeyHasher::default(),
             watermark: Timestamp(i64::MIN),
             evicted: 0,
+            events_since_sweep: 0,
         }
     }
 
@@ -221,6 +223,13 @@ impl CompromiseDetector {
     }
 
     fn sweep(&mut self) {
+        // Failure memory older than the longest span a tie looks at is never used again.
+        let horizon = self
+            .watermark
+            .0
+            .saturating_sub(self.cfg.success_memory.millis() + self.cfg.lookback.millis());
+        self.ip_fail.retain(|_, f| f.last.0 > horizon);
+        self.asn_fail.retain(|_, f| f.last.0 > horizon);
         let max = self.cfg.max_tracked;
         self.evicted += evict_oldest(&mut self.accounts, max, |a| a.last_seen.0);
         self.evicted += evict_oldest(&mut self.ip_fail, max, |f| f.last.0);
@@ -406,7 +415,14 @@ impl Detector for CompromiseDetector {
         }
         self.watermark = self.watermark.max(ev.ts);
         self.expire(self.watermark);
-        if self.accounts.len() > self.cfg.max_tracked
+        self.events_since_sweep += 1;
+        if self.events_since_sweep >= 65_536 {
+            // A stream may run for weeks between `advance` calls.
+            self.events_since_sweep = 0;
+            self.episodes
+                .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
+            self.sweep();
+        } else if self.accounts.len() > self.cfg.max_tracked
             || self.ip_fail.len() > self.cfg.max_tracked
             || self.asn_fail.len() > self.cfg.max_tracked
         {
@@ -1033,6 +1049,25 @@ mod tests {
         c.rule = Rule::CompromiseLogin;
         d.on_alert(&c, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn failure_memory_expires_with_event_time() {
+        let mut d = CompromiseDetector::new(CompromiseConfig::default());
+        let mut out = Vec::new();
+        d.observe(
+            &login(0, "a@x.jp", "192.0.2.1", 1, Outcome::Failure),
+            &mut out,
+        );
+        d.observe(
+            &login(HOUR, "b@x.jp", "192.0.2.2", 1, Outcome::Failure),
+            &mut out,
+        );
+        d.advance(Timestamp(2 * HOUR + 10 * MINUTE), &mut out);
+        assert_eq!((d.ip_fail.len(), d.asn_fail.len()), (1, 1));
+        d.advance(Timestamp(3 * HOUR + 10 * MINUTE), &mut out);
+        assert_eq!((d.ip_fail.len(), d.asn_fail.len()), (0, 0));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub struct TakeoverDetector {
     watermark: Timestamp,
     evicted: u64,
     chains: u64,
+    events_since_sweep: u32,
 }
 
 impl TakeoverDetector {
@@ -211,6 +212,7 @@ impl TakeoverDetector {
             watermark: Timestamp(i64::MIN),
             evicted: 0,
             chains: 0,
+            events_since_sweep: 0,
         }
     }
 
@@ -304,6 +306,13 @@ impl Detector for TakeoverDetector {
         }
         let Some(account) = &ev.account else { return };
         self.watermark = self.watermark.max(ev.ts);
+        // A stream may run for weeks between `advance` calls: close quiet episodes as we go.
+        self.events_since_sweep += 1;
+        if self.events_since_sweep >= 65_536 {
+            self.events_since_sweep = 0;
+            self.episodes
+                .close_quiet(self.watermark, self.cfg.max_span.millis());
+        }
         if !self.accounts.contains_key(account) && self.accounts.len() >= self.cfg.max_accounts {
             self.sweep();
         }
