@@ -466,8 +466,19 @@ impl Detector for TakeoverDetector {
             .iter()
             .map(|(cur, v)| format!("{cur} {}", v.round() as i64))
             .collect();
+        let mut changes: Vec<&str> = Vec::new();
+        for s in &c.steps {
+            let k = s.kind.as_str();
+            if matches!(
+                s.kind,
+                EventKind::EmailChange | EventKind::AddressChange | EventKind::PaymentChange
+            ) && !changes.contains(&k)
+            {
+                changes.push(k);
+            }
+        }
         let summary = format!(
-            "{}: {} from {}{} → account change → {} order(s){}{} within {:.1} h",
+            "{}: {} from {}{} → {} → {} order(s){}{} within {:.1} h",
             entity.value,
             first_kind,
             first_ip,
@@ -475,6 +486,11 @@ impl Detector for TakeoverDetector {
                 " (new to the account)"
             } else {
                 " (usual address)"
+            },
+            if changes.is_empty() {
+                "account change".to_string()
+            } else {
+                changes.join(" + ")
             },
             c.orders.count,
             if totals.is_empty() {
@@ -672,7 +688,7 @@ mod tests {
         assert_eq!(
             a.summary,
             "matsuda.mai4@example.net: password_reset_request from 104.66.169.185 (new to the \
-             account) → account change → 1 order(s) (JPY 10000) to a new ship-to within 15.0 h"
+             account) → address_change → 1 order(s) (JPY 10000) to a new ship-to within 15.0 h"
         );
         assert_eq!(alerts[1].id, a.id);
         assert_eq!(alerts[1].evidence["orders"], json!(2));
