@@ -28,7 +28,7 @@ use serde_json::{Map, json};
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use crate::detect::takeover::LoginHistory;
 use crate::detect::{Detector, Episodes};
-use crate::event::{AccountKey, Asn, AuthEvent, EventKind, Outcome};
+use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{HOUR, MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount};
 
@@ -149,21 +149,32 @@ impl FailMem {
 #[derive(Debug, Default)]
 struct AccountMem {
     logins: LoginHistory,
-    failures: SlidingCount,
     last_seen: Timestamp,
+}
+
+/// Recent failed logins of one account (kept apart from the login history so that a list of
+/// unknown accounts cannot crowd out real accounts' histories).
+#[derive(Debug, Default)]
+struct AccountFailures {
+    times: SlidingCount,
+    last: Timestamp,
 }
 
 /// The `compromise.login` detector.
 #[derive(Debug)]
 pub struct CompromiseDetector {
     cfg: CompromiseConfig,
-    accounts: HashMap<AccountKey, AccountMem, foldhash::quality::RandomState>,
+    /// Per-account maps are keyed by a seeded 64-bit hash of the account (`acct_hash`): no key
+    /// allocation per event; a collision (about 1 in 10^7 at a million accounts) only merges
+    /// two histories.
+    accounts: HashMap<u64, AccountMem, foldhash::quality::RandomState>,
+    acct_fail: HashMap<u64, AccountFailures, foldhash::quality::RandomState>,
     ip_fail: HashMap<IpAddr, FailMem, foldhash::quality::RandomState>,
     asn_fail: HashMap<Asn, FailMem, foldhash::quality::RandomState>,
     site_failures: SlidingCount,
     recent: VecDeque<Success>,
     attacks: HashMap<Source, Attack, foldhash::quality::RandomState>,
-    episodes: Episodes<AccountKey>,
+    episodes: Episodes<u64>,
     hasher: KeyHasher,
     watermark: Timestamp,
     evicted: u64,
@@ -204,6 +215,7 @@ impl CompromiseDetector {
         CompromiseDetector {
             cfg,
             accounts: HashMap::default(),
+            acct_fail: HashMap::default(),
             ip_fail: HashMap::default(),
             asn_fail: HashMap::default(),
             site_failures: SlidingCount::default(),
@@ -230,8 +242,14 @@ impl CompromiseDetector {
             .saturating_sub(self.cfg.success_memory.millis() + self.cfg.lookback.millis());
         self.ip_fail.retain(|_, f| f.last.0 > horizon);
         self.asn_fail.retain(|_, f| f.last.0 > horizon);
+        let fw = self
+            .watermark
+            .0
+            .saturating_sub(self.cfg.failure_window.millis());
+        self.acct_fail.retain(|_, f| f.last.0 > fw);
         let max = self.cfg.max_tracked;
         self.evicted += evict_oldest(&mut self.accounts, max, |a| a.last_seen.0);
+        self.evicted += evict_oldest(&mut self.acct_fail, max, |f| f.last.0);
         self.evicted += evict_oldest(&mut self.ip_fail, max, |f| f.last.0);
         self.evicted += evict_oldest(&mut self.asn_fail, max, |f| f.last.0);
     }
@@ -332,10 +350,13 @@ impl CompromiseDetector {
             kind: EntityKind::Account,
             value: s.account.as_str().to_string(),
         };
-        let Some(ep) = self
-            .episodes
-            .crossed(&s.account, &entity, s.ts, s.ts, tie.severity)
-        else {
+        let Some(ep) = self.episodes.crossed(
+            &self.acct_hash(&s.account),
+            &entity,
+            s.ts,
+            s.ts,
+            tie.severity,
+        ) else {
             return;
         };
         let ip = s.ip.map_or_else(|| "?".to_string(), |i| i.to_string());
@@ -423,6 +444,7 @@ impl Detector for CompromiseDetector {
                 .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
             self.sweep();
         } else if self.accounts.len() > self.cfg.max_tracked
+            || self.acct_fail.len() > self.cfg.max_tracked
             || self.ip_fail.len() > self.cfg.max_tracked
             || self.asn_fail.len() > self.cfg.max_tracked
         {
@@ -449,18 +471,28 @@ impl Detector for CompromiseDetector {
                         .or_default()
                         .push(ev.ts, acct, ev.ip, FAILS_PER_ASN);
                 }
-                if let Some(a) = &ev.account {
-                    let m = self.accounts.entry(a.clone()).or_default();
-                    m.failures.expire(ev.ts, fw);
-                    m.failures.push(ev.ts);
-                    m.last_seen = m.last_seen.max(ev.ts);
+                // An unknown account cannot log in next: not worth remembering.
+                if ev.account.is_some() && ev.reason != Some(FailureReason::UnknownAccount) {
+                    let f = self.acct_fail.entry(acct).or_default();
+                    f.times.expire(ev.ts, fw);
+                    f.times.push(ev.ts);
+                    f.last = f.last.max(ev.ts);
                 }
             }
             Outcome::Success => {
                 let Some(account) = &ev.account else { return };
                 let cap = self.cfg.known_sources;
-                let m = self.accounts.entry(account.clone()).or_default();
-                m.failures.expire(ev.ts, fw);
+                // The failures are spent: a second success right after is not "after many
+                // failures" again.
+                let key = self.acct_hash(account);
+                let failures_before = match self.acct_fail.remove(&key) {
+                    Some(mut f) => {
+                        f.times.expire(ev.ts, fw);
+                        f.times.len() as u32
+                    }
+                    None => 0,
+                };
+                let m = self.accounts.entry(key).or_default();
                 let (ip_new, asn_new) = m.logins.novelty(ev, ev.ts);
                 let s = Success {
                     ts: ev.ts,
@@ -470,20 +502,25 @@ impl Detector for CompromiseDetector {
                     ip_new,
                     asn_new,
                     has_history: m.logins.has_history(ev.ts),
-                    failures_before: m.failures.len() as u32,
+                    failures_before,
                 };
                 m.logins.note(ev, cap);
                 m.last_seen = m.last_seen.max(ev.ts);
-                // The failures are spent: a second success right after is not "after many
-                // failures" again.
-                m.failures = SlidingCount::default();
-                if self.recent.len() >= self.cfg.max_recent_successes {
-                    self.recent.pop_front();
-                    self.evicted += 1;
-                }
-                self.recent.push_back(s.clone());
                 if let Some(t) = self.tie(&s) {
                     self.emit(&s, t, out);
+                }
+                // Only a success from a source new to the account, or from an address that has
+                // failed recently, can be tied by a later alert (a stuffing source that already
+                // logged in to this account was new to it then): the usual logins from home
+                // are not kept.
+                let keep =
+                    s.ip_new || s.asn_new || s.ip.is_some_and(|ip| self.ip_fail.contains_key(&ip));
+                if keep {
+                    if self.recent.len() >= self.cfg.max_recent_successes {
+                        self.recent.pop_front();
+                        self.evicted += 1;
+                    }
+                    self.recent.push_back(s);
                 }
             }
             Outcome::Unknown => {}
@@ -567,6 +604,10 @@ impl Detector for CompromiseDetector {
                 "compromise_login.tracked_accounts",
                 self.accounts.len() as u64,
             ),
+            (
+                "compromise_login.failing_accounts",
+                self.acct_fail.len() as u64,
+            ),
             ("compromise_login.tracked_ips", self.ip_fail.len() as u64),
             (
                 "compromise_login.recent_successes",
@@ -580,7 +621,7 @@ impl Detector for CompromiseDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{FailureReason, LineMeta};
+    use crate::event::LineMeta;
     use crate::time::SECOND;
 
     const ATTACKER: &str = "165.232.90.82";
@@ -1027,8 +1068,9 @@ mod tests {
             );
             d.observe(&e, &mut out);
         }
+        // v's second and third logins come from an address already known to v: not kept.
         assert_eq!(d.recent.len(), 10);
-        assert_eq!(d.evicted, 13);
+        assert_eq!(d.evicted, 11);
         let a = stuffing(Rule::StuffingIp, EntityKind::Ip, ATTACKER, 0, 100);
         d.on_alert(&a, &mut out);
         assert!(
@@ -1068,6 +1110,19 @@ mod tests {
         d.advance(Timestamp(3 * HOUR + 10 * MINUTE), &mut out);
         assert_eq!((d.ip_fail.len(), d.asn_fail.len()), (0, 0));
         assert!(out.is_empty());
+        // Failures on unknown accounts (a list) are not remembered per account; others are,
+        // for one failure window.
+        let mut e = login(4 * HOUR, "nobody@x.jp", "192.0.2.3", 1, Outcome::Failure);
+        e.reason = Some(FailureReason::UnknownAccount);
+        d.observe(&e, &mut out);
+        assert_eq!(d.acct_fail.len(), 0);
+        d.observe(
+            &login(4 * HOUR, "a@x.jp", "192.0.2.3", 1, Outcome::Failure),
+            &mut out,
+        );
+        assert_eq!(d.acct_fail.len(), 1);
+        d.advance(Timestamp(4 * HOUR + 10 * MINUTE), &mut out);
+        assert_eq!(d.acct_fail.len(), 0);
     }
 
     #[test]
