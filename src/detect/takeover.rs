@@ -81,10 +81,6 @@ impl<T: PartialEq + Copy> Recent<T> {
         if cap == 0 {
             return;
         }
-        if self.items.capacity() == 0 {
-            // One allocation per list instead of growing 4 → 8.
-            self.items.reserve_exact(cap);
-        }
         if self.items.len() >= cap
             && let Some(pos) = self
                 .items
