@@ -15,8 +15,8 @@ use crate::decode::json::JsonConfig;
 use crate::decode::sshd::SshdConfig;
 use crate::decode::{DecoderFactory, Format};
 use crate::detect::{
-    BruteforceAccountConfig, OrdersBulkConfig, OrdersDropAddressConfig, ResetFloodConfig,
-    StuffingAsnConfig, StuffingGlobalConfig, StuffingIpConfig,
+    BruteforceAccountConfig, CompromiseConfig, OrdersBulkConfig, OrdersDropAddressConfig,
+    ResetFloodConfig, StuffingAsnConfig, StuffingGlobalConfig, StuffingIpConfig, TakeoverConfig,
 };
 use crate::enrich::asn::AsnConfig;
 use crate::error::ConfigError;
@@ -124,6 +124,10 @@ pub struct DetectConfig {
     pub stuffing_global: StuffingGlobalConfig,
     /// `[detect.bruteforce_account]`.
     pub bruteforce_account: BruteforceAccountConfig,
+    /// `[detect.compromise_login]`.
+    pub compromise_login: CompromiseConfig,
+    /// `[detect.takeover_sequence]`.
+    pub takeover_sequence: TakeoverConfig,
 }
 
 impl Config {
@@ -307,6 +311,35 @@ impl Config {
         ];
         if let Some((_, key, message)) = checks.iter().find(|c| c.0) {
             return bad(key, message);
+        }
+        let c = &self.detect.compromise_login;
+        if c.min_failures_before_success == 0 {
+            return bad(
+                "detect.compromise_login.min_failures_before_success",
+                "must be at least 1",
+            );
+        }
+        if c.max_tracked < 1_000 || c.max_recent_successes < 1_000 {
+            return bad(
+                "detect.compromise_login.max_tracked",
+                "max_tracked and max_recent_successes must be at least 1000",
+            );
+        }
+        if c.success_memory.millis() < c.lookback.millis() {
+            return bad(
+                "detect.compromise_login.success_memory",
+                "must not be shorter than lookback",
+            );
+        }
+        let t = &self.detect.takeover_sequence;
+        if t.max_span.millis() <= 0 {
+            return bad("detect.takeover_sequence.max_span", "must be positive");
+        }
+        if t.known_sources == 0 || t.max_accounts < 1_000 || t.max_steps < 2 {
+            return bad(
+                "detect.takeover_sequence.known_sources",
+                "known_sources must be at least 1, max_accounts at least 1000, max_steps at least 2",
+            );
         }
         self.decoder_factory().map(|_| ())
     }

@@ -28,8 +28,9 @@ use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
 use crate::detect::{
-    BruteforceAccountDetector, Detector, OrdersBulkDetector, OrdersDropAddressDetector,
-    ResetFloodDetector, StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector,
+    BruteforceAccountDetector, CompromiseDetector, Detector, OrdersBulkDetector,
+    OrdersDropAddressDetector, ResetFloodDetector, StuffingAsnDetector, StuffingGlobalDetector,
+    StuffingIpDetector, TakeoverDetector,
 };
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
@@ -343,6 +344,16 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
     if cfg.detect.bruteforce_account.enabled {
         d.push(Box::new(BruteforceAccountDetector::new(
             cfg.detect.bruteforce_account.clone(),
+        )));
+    }
+    if cfg.detect.compromise_login.enabled {
+        d.push(Box::new(CompromiseDetector::new(
+            cfg.detect.compromise_login.clone(),
+        )));
+    }
+    if cfg.detect.takeover_sequence.enabled {
+        d.push(Box::new(TakeoverDetector::new(
+            cfg.detect.takeover_sequence.clone(),
         )));
     }
     d

@@ -4,5 +4,6 @@
 mod cli;
 mod rules_orders;
 mod rules_stuffing;
+mod rules_takeover;
 mod scenarios;
 mod util;

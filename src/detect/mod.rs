@@ -12,14 +12,17 @@ use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
 pub mod bruteforce_account;
+pub mod compromise;
 pub mod episode;
 pub mod orders;
 pub mod reset_flood;
 pub mod stuffing_asn;
 pub mod stuffing_global;
 pub mod stuffing_ip;
+pub mod takeover;
 
 pub use bruteforce_account::{BruteforceAccountConfig, BruteforceAccountDetector};
+pub use compromise::{CompromiseConfig, CompromiseDetector};
 pub use episode::{Episode, Episodes};
 pub use orders::{
     OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
@@ -28,6 +31,7 @@ pub use reset_flood::{ResetFloodConfig, ResetFloodDetector};
 pub use stuffing_asn::{StuffingAsnConfig, StuffingAsnDetector};
 pub use stuffing_global::{StuffingGlobalConfig, StuffingGlobalDetector};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
+pub use takeover::{TakeoverConfig, TakeoverDetector};
 
 /// A detection rule over the event stream.
 pub trait Detector: Send {
