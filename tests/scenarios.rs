@@ -231,3 +231,50 @@ fn collect(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+#[test]
+fn every_rule_finds_exactly_its_planted_entities() {
+    let exp = toml::Value::Table(expected());
+    let (alerts, summary) = scan_samples(&["--asn-db", "sample-logs/asn/asn-extract.csv"]);
+    let rules = exp["rules"].as_table().unwrap();
+    assert_eq!(
+        rules.len(),
+        9,
+        "expected.toml covers every rule of alerts.md"
+    );
+    for (rule, spec) in rules {
+        let want: BTreeSet<&str> = list(spec, &["entities"]).into_iter().collect();
+        let got: BTreeSet<String> = alerts
+            .iter()
+            .filter(|a| a["rule"] == rule.as_str())
+            .filter(|a| matches!(a["severity"].as_str(), Some("medium" | "high" | "critical")))
+            .map(|a| a["entity"]["value"].as_str().unwrap().to_string())
+            .collect();
+        let got: BTreeSet<&str> = got.iter().map(String::as_str).collect();
+        assert_eq!(got, want, "{rule}");
+    }
+    // Every alert belongs to a rule of the contract and has its fields.
+    for a in &alerts {
+        assert!(rules.contains_key(a["rule"].as_str().unwrap()), "{a}");
+        for field in [
+            "id",
+            "severity",
+            "entity",
+            "first_seen",
+            "last_seen",
+            "summary",
+            "evidence",
+        ] {
+            assert!(a.get(field).is_some(), "{field} missing in {a}");
+        }
+    }
+    // The takeover ends in marketplace orders to a new ship-to from new addresses: critical.
+    let takeover = alerts
+        .iter()
+        .rfind(|a| {
+            a["rule"] == "takeover.sequence" && a["entity"]["value"] == "matsuda.mai4@example.net"
+        })
+        .unwrap();
+    assert_eq!(takeover["severity"], "critical");
+    assert!(summary.contains("compromise.login"), "{summary}");
+}
