@@ -140,7 +140,9 @@ impl FailMem {
         acct: u64,
         other_ip: Option<IpAddr>,
     ) -> bool {
-        self.recent.iter().any(|&(t, a, ip)| {
+        // Newest first: during an attack the latest failure is almost always on another
+        // account, so this stops at once instead of walking a long attack's whole history.
+        self.recent.iter().rev().any(|&(t, a, ip)| {
             t >= from && t <= to && a != 0 && a != acct && (other_ip.is_none() || ip != other_ip)
         })
     }
@@ -566,10 +568,12 @@ impl Detector for CompromiseDetector {
             .first_seen
             .0
             .saturating_sub(self.cfg.lookback.millis());
+        // `recent` is in arrival (event-time) order: jump to the span instead of walking
+        // every remembered success for each alert.
+        let start = self.recent.partition_point(|s| s.ts.0 < from);
         let candidates: Vec<Success> = self
             .recent
-            .iter()
-            .filter(|s| s.ts.0 >= from)
+            .range(start..)
             .filter(|s| match source {
                 Source::Ip(ip) => s.ip == Some(ip),
                 Source::Asn(asn) => s.asn == Some(asn),
