@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes, threshold_json};
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 
@@ -252,21 +252,18 @@ impl Detector for BruteforceAccountDetector {
         let mut crossed = Map::new();
         crossed.insert(
             "failures".into(),
-            json!({"value": failures, "threshold": self.cfg.min_failures,
-                   "exceeded_by": failures - self.cfg.min_failures}),
+            threshold_json(failures, self.cfg.min_failures),
         );
         if by_addresses {
             crossed.insert(
                 "distinct_addresses".into(),
-                json!({"value": distinct, "threshold": self.cfg.high_distinct_addresses,
-                       "exceeded_by": distinct - self.cfg.high_distinct_addresses}),
+                threshold_json(distinct, self.cfg.high_distinct_addresses),
             );
         }
         if by_failures {
             crossed.insert(
                 "high_failures".into(),
-                json!({"value": failures, "threshold": self.cfg.high_failures,
-                       "exceeded_by": failures - self.cfg.high_failures}),
+                threshold_json(failures, self.cfg.high_failures),
             );
         }
         let mut evidence = Map::new();

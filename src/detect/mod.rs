@@ -70,6 +70,20 @@ pub trait Detector: Send {
     }
 }
 
+/// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how
+/// much the value exceeds it (never negative).
+pub(crate) fn threshold_json<T>(value: T, threshold: T) -> serde_json::Value
+where
+    T: Copy + PartialOrd + std::ops::Sub<Output = T> + Default + serde::Serialize,
+{
+    let by = if value > threshold {
+        value - threshold
+    } else {
+        T::default()
+    };
+    serde_json::json!({"value": value, "threshold": threshold, "exceeded_by": by})
+}
+
 /// Approximate heap bytes a value owns beyond its inline size, for the memory budget. Estimates
 /// from capacities: close enough to keep a budget, cheap enough to run every 65,536 events.
 pub(crate) trait HeapSize {

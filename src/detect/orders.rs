@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
+use crate::detect::{
+    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+};
 use crate::event::{AccountKey, AddressHash, AuthEvent, EventKind, Outcome};
 use crate::time::{DAY, HOUR, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -665,8 +667,7 @@ impl Detector for OrdersDropAddressDetector {
         let mut crossed = Map::new();
         crossed.insert(
             "distinct_accounts".into(),
-            json!({"value": distinct, "threshold": self.cfg.min_distinct_accounts,
-                   "exceeded_by": distinct - self.cfg.min_distinct_accounts}),
+            threshold_json(distinct, self.cfg.min_distinct_accounts),
         );
         if is_marketplace && marketplace >= u64::from(self.cfg.high_orders) {
             crossed.insert(

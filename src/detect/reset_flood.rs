@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
+use crate::detect::{
+    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -247,15 +249,13 @@ impl ResetFloodDetector {
         if by_accounts {
             crossed.insert(
                 "distinct_accounts".into(),
-                json!({"value": distinct, "threshold": self.cfg.min_accounts_per_ip,
-                       "exceeded_by": distinct - self.cfg.min_accounts_per_ip}),
+                threshold_json(distinct, self.cfg.min_accounts_per_ip),
             );
         }
         if by_requests {
             crossed.insert(
                 "requests_without_account".into(),
-                json!({"value": anonymous, "threshold": self.cfg.min_requests_without_account,
-                       "exceeded_by": anonymous - self.cfg.min_requests_without_account}),
+                threshold_json(anonymous, self.cfg.min_requests_without_account),
             );
         }
         let summary = if by_accounts {
@@ -374,15 +374,13 @@ impl ResetFloodDetector {
         if by_codes {
             crossed.insert(
                 "codes".into(),
-                json!({"value": codes, "threshold": self.cfg.min_codes_per_account,
-                       "exceeded_by": codes - self.cfg.min_codes_per_account}),
+                threshold_json(codes, self.cfg.min_codes_per_account),
             );
         }
         if by_failed {
             crossed.insert(
                 "failed_code_entries".into(),
-                json!({"value": failed, "threshold": self.cfg.min_failed_codes_per_account,
-                       "exceeded_by": failed - self.cfg.min_failed_codes_per_account}),
+                threshold_json(failed, self.cfg.min_failed_codes_per_account),
             );
         }
         let summary = format!(

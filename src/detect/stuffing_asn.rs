@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes};
+use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount};
@@ -360,21 +360,18 @@ impl Detector for StuffingAsnDetector {
         let mut crossed = Map::new();
         crossed.insert(
             "failing_addresses".into(),
-            json!({"value": low, "threshold": self.cfg.min_failing_addresses,
-                   "exceeded_by": low - self.cfg.min_failing_addresses}),
+            threshold_json(low, self.cfg.min_failing_addresses),
         );
         if by_named {
             crossed.insert(
                 "distinct_accounts".into(),
-                json!({"value": accounts, "threshold": self.cfg.min_distinct_accounts,
-                       "exceeded_by": accounts - self.cfg.min_distinct_accounts}),
+                threshold_json(accounts, self.cfg.min_distinct_accounts),
             );
         }
         if by_anonymous {
             crossed.insert(
                 "failures_without_account".into(),
-                json!({"value": anonymous, "threshold": self.cfg.min_failures_without_account,
-                       "exceeded_by": anonymous - self.cfg.min_failures_without_account}),
+                threshold_json(anonymous, self.cfg.min_failures_without_account),
             );
         }
         let fr = ratio(failures, failures + successes);
@@ -386,15 +383,13 @@ impl Detector for StuffingAsnDetector {
         if by_addresses {
             crossed.insert(
                 "high_failing_addresses".into(),
-                json!({"value": low, "threshold": self.cfg.high_failing_addresses,
-                       "exceeded_by": low - self.cfg.high_failing_addresses}),
+                threshold_json(low, self.cfg.high_failing_addresses),
             );
         }
         if by_accounts {
             crossed.insert(
                 "high_distinct_accounts".into(),
-                json!({"value": accounts, "threshold": self.cfg.high_distinct_accounts,
-                       "exceeded_by": accounts - self.cfg.high_distinct_accounts}),
+                threshold_json(accounts, self.cfg.high_distinct_accounts),
             );
         }
         let mut evidence = Map::new();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, HeapSize, evict_to_bytes, map_bytes};
+use crate::detect::{Detector, HeapSize, evict_to_bytes, map_bytes, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -286,15 +286,13 @@ impl Detector for StuffingIpDetector {
         if by_accounts {
             crossed.insert(
                 "distinct_accounts".into(),
-                json!({"value": distinct, "threshold": self.cfg.min_distinct_accounts,
-                       "exceeded_by": distinct - self.cfg.min_distinct_accounts}),
+                threshold_json(distinct, self.cfg.min_distinct_accounts),
             );
         }
         if by_failures {
             crossed.insert(
                 "failures_without_account".into(),
-                json!({"value": anonymous, "threshold": self.cfg.min_failures_without_account,
-                       "exceeded_by": anonymous - self.cfg.min_failures_without_account}),
+                threshold_json(anonymous, self.cfg.min_failures_without_account),
             );
         }
         let mut evidence = Map::new();
