@@ -86,6 +86,12 @@ pub enum SourceError {
         /// The input path.
         path: PathBuf,
     },
+    /// The input is binary (a database, an archive), not a text log.
+    #[error("{path}: a binary file, not a text log (gzip is read; other archives are not)")]
+    Binary {
+        /// The input path.
+        path: PathBuf,
+    },
     /// `--strict` was given and a line was rejected.
     #[error("{path}:{line}: rejected ({error})")]
     Rejected {

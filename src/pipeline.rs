@@ -258,7 +258,7 @@ fn prepare(
         };
         if looks_binary(&opened.head) {
             if input.explicit {
-                return Err(SourceError::UnknownFormat {
+                return Err(SourceError::Binary {
                     path: PathBuf::from(&input.display),
                 }
                 .into());

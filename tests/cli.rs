@@ -474,3 +474,37 @@ fn the_memory_budget_evicts_and_reports() {
     let out = run(&["scan", "--memory-budget", "0", f.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn binary_files_are_named_as_such_and_nothing_panics() {
+    let dir = Scratch::new("binary");
+    let bytes: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let f = dir.write("blob.bin", &bytes);
+    for args in [
+        vec!["scan"],
+        vec!["scan", "--format", "json"],
+        vec!["parse", "--format", "sshd"],
+    ] {
+        let mut args = args.clone();
+        args.push(f.to_str().unwrap());
+        let out = run(&args, None);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("a binary file, not a text log"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Inside a directory it is skipped and named instead.
+    dir.write("auth.jsonl", burst_jsonl("203.0.113.17").as_bytes());
+    let out = run(&["scan", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped: binary file"),
+        "{}",
+        stderr(&out)
+    );
+}
