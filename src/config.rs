@@ -191,6 +191,12 @@ impl Config {
                 "must be at least 1",
             );
         }
+        if s.min_attempts_without_outcome == 0 {
+            return bad(
+                "detect.stuffing_ip.min_attempts_without_outcome",
+                "must be at least 1",
+            );
+        }
         if s.max_tracked_ips < 1_000 {
             return bad(
                 "detect.stuffing_ip.max_tracked_ips",

@@ -38,6 +38,11 @@ pub struct StuffingIpConfig {
     /// Failed logins without an account name (access logs) from one address within the window
     /// that open an alert, for logs that do not name accounts.
     pub min_failures_without_account: u32,
+    /// For logs that say neither the account nor the outcome (a form login answered 200 whether
+    /// the password was right or not): login attempts from one address within the window,
+    /// failed or undetermined, that open an alert. Higher than the failure threshold because
+    /// some of them may have succeeded.
+    pub min_attempts_without_outcome: u32,
     /// At most this many addresses are tracked at once; beyond it the least recently active
     /// addresses are evicted (and counted), so a flood of random addresses cannot exhaust memory.
     pub max_tracked_ips: usize,
@@ -55,6 +60,7 @@ impl Default for StuffingIpConfig {
             min_distinct_accounts: 20,
             high_distinct_accounts: 100,
             min_failures_without_account: 50,
+            min_attempts_without_outcome: 100,
             max_tracked_ips: 1_000_000,
             max_failures_per_ip: 100_000,
             accounts_sample: 20,
@@ -69,6 +75,8 @@ struct IpWindow {
     accounts: SlidingDistinct,
     /// Failed logins that named no account.
     anonymous: SlidingCount,
+    /// Login attempts that named no account and whose outcome the log does not say.
+    undetermined: SlidingCount,
     /// Failed logins with reason `unknown_account` (a subset of `accounts`).
     unknown: SlidingCount,
     /// Successful logins.
@@ -90,6 +98,7 @@ impl HeapSize for IpWindow {
     fn heap_bytes(&self) -> usize {
         self.accounts.heap_bytes()
             + self.anonymous.heap_bytes()
+            + self.undetermined.heap_bytes()
             + self.unknown.heap_bytes()
             + self.successes.heap_bytes()
             + self.sample.capacity() * std::mem::size_of::<AccountKey>()
@@ -166,12 +175,15 @@ impl Detector for StuffingIpDetector {
         // Only a failure opens state for an address: successes from an address with no failure
         // in the window add nothing to a stuffing alert, and tracking them would let ordinary
         // traffic (or a flood of successful logins from random addresses) fill the table.
-        if ev.outcome != Outcome::Failure && !self.ips.contains_key(&ip) {
+        let opens_state = ev.outcome == Outcome::Failure
+            || (ev.outcome == Outcome::Unknown && ev.account.is_none());
+        if !opens_state && !self.ips.contains_key(&ip) {
             return;
         }
         let state = self.ips.entry(ip).or_insert_with(|| IpWindow {
             accounts: SlidingDistinct::new(max_failures),
             anonymous: SlidingCount::default(),
+            undetermined: SlidingCount::default(),
             unknown: SlidingCount::default(),
             successes: SlidingCount::default(),
             asn: None,
@@ -191,6 +203,7 @@ impl Detector for StuffingIpDetector {
         let now = self.watermark;
         state.accounts.expire(now, window);
         state.anonymous.expire(now, window);
+        state.undetermined.expire(now, window);
         state.unknown.expire(now, window);
         state.successes.expire(now, window);
         match ev.outcome {
@@ -198,10 +211,12 @@ impl Detector for StuffingIpDetector {
                 state.successes.push(ev.ts);
                 return;
             }
-            Outcome::Unknown => return,
+            Outcome::Unknown if ev.account.is_some() => return,
+            Outcome::Unknown => state.undetermined.push(ev.ts),
             Outcome::Failure => {}
         }
         match &ev.account {
+            _ if ev.outcome == Outcome::Unknown => {}
             Some(account) => {
                 state
                     .accounts
@@ -221,21 +236,32 @@ impl Detector for StuffingIpDetector {
         let anonymous = state.anonymous.len() as u32;
         let by_accounts = distinct >= self.cfg.min_distinct_accounts;
         let by_failures = anonymous >= self.cfg.min_failures_without_account;
-        if !by_accounts && !by_failures {
+        let undetermined = state.undetermined.len() as u32;
+        let attempts_without_outcome = anonymous + undetermined;
+        let by_attempts =
+            undetermined > 0 && attempts_without_outcome >= self.cfg.min_attempts_without_outcome;
+        if !by_accounts && !by_failures && !by_attempts {
             return;
         }
         let severity = if distinct >= self.cfg.high_distinct_accounts
             || anonymous >= self.cfg.min_failures_without_account.saturating_mul(5)
+            || (by_attempts
+                && attempts_without_outcome
+                    >= self.cfg.min_attempts_without_outcome.saturating_mul(5))
         {
             Severity::High
         } else {
             Severity::Medium
         };
-        let first_in_window = [state.accounts.oldest(), state.anonymous.oldest()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(ev.ts);
+        let first_in_window = [
+            state.accounts.oldest(),
+            state.anonymous.oldest(),
+            state.undetermined.oldest(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(ev.ts);
         let entity = Entity {
             kind: EntityKind::Ip,
             value: ip.to_string(),
@@ -274,11 +300,18 @@ impl Detector for StuffingIpDetector {
                 window_text,
                 (unknown_ratio * 100.0).round() as u32
             )
-        } else {
+        } else if by_failures {
             format!(
                 "{} failed {} logins in {} (the log names no accounts)",
                 entity.value,
                 thousands(u64::from(anonymous)),
+                window_text
+            )
+        } else {
+            format!(
+                "{} made {} login attempts in {} (the log names no accounts and does not say whether they failed)",
+                entity.value,
+                thousands(u64::from(attempts_without_outcome)),
                 window_text
             )
         };
@@ -295,10 +328,25 @@ impl Detector for StuffingIpDetector {
                 threshold_json(anonymous, self.cfg.min_failures_without_account),
             );
         }
+        if by_attempts {
+            crossed.insert(
+                "attempts_without_outcome".into(),
+                threshold_json(
+                    attempts_without_outcome,
+                    self.cfg.min_attempts_without_outcome,
+                ),
+            );
+        }
         let mut evidence = Map::new();
-        evidence.insert("attempts".into(), json!(failures + state.successes.len()));
+        evidence.insert(
+            "attempts".into(),
+            json!(failures + state.successes.len() + state.undetermined.len()),
+        );
         evidence.insert("failures".into(), json!(failures));
         evidence.insert("successes".into(), json!(state.successes.len()));
+        if undetermined > 0 {
+            evidence.insert("attempts_without_outcome".into(), json!(undetermined));
+        }
         evidence.insert("distinct_accounts".into(), json!(distinct));
         evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
         evidence.insert("window".into(), json!(window_text));
@@ -466,6 +514,34 @@ mod tests {
         assert_eq!(alerts[0].entity.value, "2001:db8::7");
         assert_eq!(alerts[0].evidence["failures"], json!(50));
         assert!(alerts[0].summary.contains("the log names no accounts"));
+    }
+
+    #[test]
+    fn form_logins_answered_200_count_as_attempts_without_outcome() {
+        // 150 `POST /login` answered 200 (the form shown again): no account, no outcome.
+        let events: Vec<_> = (0..150)
+            .map(|i| login(i * SECOND, "198.51.100.77", None, Outcome::Unknown))
+            .collect();
+        let alerts = run(&events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.severity, Severity::Medium);
+        assert_eq!(a.evidence["attempts_without_outcome"], json!(100));
+        assert_eq!(
+            a.evidence["thresholds_crossed"]["attempts_without_outcome"],
+            json!({"value": 100, "threshold": 100, "exceeded_by": 0})
+        );
+        assert_eq!(
+            a.summary,
+            "198.51.100.77 made 100 login attempts in 10m (the log names no accounts and does not say whether they failed)"
+        );
+        // 99 in the window is a near miss; attempts that name an account are left to the
+        // account-aware thresholds.
+        assert!(run(&events[..99]).is_empty());
+        let named: Vec<_> = (0..150)
+            .map(|i| login(i * SECOND, "198.51.100.78", Some("alice"), Outcome::Unknown))
+            .collect();
+        assert!(run(&named).is_empty());
     }
 
     #[test]
