@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes, threshold_json};
+use crate::detect::{
+    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+};
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 
@@ -133,15 +135,9 @@ impl BruteforceAccountDetector {
         let horizon = self.watermark.0.saturating_sub(window);
         self.accounts.retain(|_, w| w.last_seen.0 > horizon);
         self.episodes.close_quiet(self.watermark, window);
-        if self.accounts.len() > self.cfg.max_tracked_accounts {
-            let mut ages: Vec<i64> = self.accounts.values().map(|w| w.last_seen.0).collect();
-            let cut = ages.len() - self.cfg.max_tracked_accounts * 9 / 10;
-            let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
-            let cutoff = *nth;
-            let before = self.accounts.len();
-            self.accounts.retain(|_, w| w.last_seen.0 > cutoff);
-            self.evicted += (before - self.accounts.len()) as u64;
-        }
+        self.evicted += evict_oldest(&mut self.accounts, self.cfg.max_tracked_accounts, |w| {
+            w.last_seen.0
+        });
     }
 }
 

@@ -27,7 +27,7 @@ use serde_json::{Map, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use crate::detect::takeover::LoginHistory;
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{HOUR, MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount};
@@ -189,26 +189,6 @@ struct Tie {
     rule: Rule,
     reason: &'static str,
     ids: Vec<String>,
-}
-
-fn evict_oldest<K: Eq + std::hash::Hash, V>(
-    map: &mut HashMap<K, V, foldhash::quality::RandomState>,
-    max: usize,
-    age: impl Fn(&V) -> i64,
-) -> u64 {
-    if map.len() <= max {
-        return 0;
-    }
-    let mut ages: Vec<i64> = map.values().map(&age).collect();
-    let cut = ages.len().saturating_sub(max * 9 / 10);
-    if cut == 0 {
-        return 0;
-    }
-    let (_, nth, _) = ages.select_nth_unstable(cut - 1);
-    let cutoff = *nth;
-    let before = map.len();
-    map.retain(|_, v| age(v) > cutoff);
-    (before - map.len()) as u64
 }
 
 impl CompromiseDetector {

@@ -138,8 +138,11 @@ pub(crate) fn evict_oldest<K: Eq + Hash, V, S: BuildHasher>(
         return 0;
     }
     let mut ages: Vec<i64> = map.values().map(&last).collect();
-    let cut = ages.len() - max * 9 / 10;
-    let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
+    let cut = ages.len().saturating_sub(max * 9 / 10);
+    if cut == 0 {
+        return 0;
+    }
+    let (_, nth, _) = ages.select_nth_unstable(cut - 1);
     let cutoff = *nth;
     let before = map.len();
     map.retain(|_, v| last(v) > cutoff);

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, evict_to_bytes, map_bytes, threshold_json};
+use crate::detect::{
+    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount};
@@ -214,15 +216,7 @@ impl StuffingAsnDetector {
         let horizon = self.watermark.0.saturating_sub(window);
         self.asns.retain(|_, w| w.last_seen.0 > horizon);
         self.episodes.close_quiet(self.watermark, window);
-        if self.asns.len() > self.cfg.max_tracked_asns {
-            let mut ages: Vec<i64> = self.asns.values().map(|w| w.last_seen.0).collect();
-            let cut = ages.len() - self.cfg.max_tracked_asns * 9 / 10;
-            let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
-            let cutoff = *nth;
-            let before = self.asns.len();
-            self.asns.retain(|_, w| w.last_seen.0 > cutoff);
-            self.evicted += (before - self.asns.len()) as u64;
-        }
+        self.evicted += evict_oldest(&mut self.asns, self.cfg.max_tracked_asns, |w| w.last_seen.0);
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, HeapSize, evict_to_bytes, map_bytes, threshold_json};
+use crate::detect::{Detector, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -140,15 +140,7 @@ impl StuffingIpDetector {
     fn sweep(&mut self) {
         let horizon = self.watermark.0.saturating_sub(self.window_ms());
         self.ips.retain(|_, w| w.last_seen.0 > horizon);
-        if self.ips.len() > self.cfg.max_tracked_ips {
-            let mut ages: Vec<i64> = self.ips.values().map(|w| w.last_seen.0).collect();
-            let cut = ages.len() - self.cfg.max_tracked_ips * 9 / 10;
-            let (_, nth, _) = ages.select_nth_unstable(cut.saturating_sub(1));
-            let cutoff = *nth;
-            let before = self.ips.len();
-            self.ips.retain(|_, w| w.last_seen.0 > cutoff);
-            self.evicted += (before - self.ips.len()) as u64;
-        }
+        self.evicted += evict_oldest(&mut self.ips, self.cfg.max_tracked_ips, |w| w.last_seen.0);
     }
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, evict_oldest};
 use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
 use crate::time::{HOUR, Span, Timestamp};
 use crate::window::KeyHasher;
@@ -221,20 +221,7 @@ impl TakeoverDetector {
 
     /// Drops the least recently active tenth of the accounts when over the limit.
     fn sweep(&mut self) {
-        if self.accounts.len() <= self.cfg.max_accounts {
-            return;
-        }
-        let mut ages: Vec<i64> = self.accounts.values().map(|a| a.last_seen.0).collect();
-        let keep = self.cfg.max_accounts * 9 / 10;
-        let cut = ages.len().saturating_sub(keep);
-        if cut == 0 {
-            return;
-        }
-        let (_, nth, _) = ages.select_nth_unstable(cut - 1);
-        let cutoff = *nth;
-        let before = self.accounts.len();
-        self.accounts.retain(|_, a| a.last_seen.0 > cutoff);
-        self.evicted += (before - self.accounts.len()) as u64;
+        self.evicted += evict_oldest(&mut self.accounts, self.cfg.max_accounts, |a| a.last_seen.0);
     }
 }
 
