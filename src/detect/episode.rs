@@ -82,6 +82,20 @@ impl<K: Eq + Hash + Clone> Episodes<K> {
         }
     }
 
+    /// Closes `key`'s episode if its latest activity is at or before `now - quiet` (checked when
+    /// the entity shows up again, so a new burst after a quiet spell is a new episode even
+    /// between sweeps). Returns true when an episode was closed.
+    pub fn close_if_quiet(&mut self, key: &K, now: Timestamp, quiet: Millis) -> bool {
+        let quiet_now = self
+            .open
+            .get(key)
+            .is_some_and(|ep| ep.last_seen.0 <= now.0.saturating_sub(quiet));
+        if quiet_now {
+            self.open.remove(key);
+        }
+        quiet_now
+    }
+
     /// Closes the episodes whose latest activity is at or before `now - quiet`. Returns how many
     /// were closed.
     pub fn close_quiet(&mut self, now: Timestamp, quiet: Millis) -> usize {
@@ -154,5 +168,19 @@ mod tests {
             )
             .unwrap();
         assert_ne!(again.id, open.id);
+    }
+
+    #[test]
+    fn close_if_quiet_closes_one_key_only_after_a_quiet_spell() {
+        let mut eps = Episodes::new(Rule::StuffingIp);
+        let e = entity();
+        let (a, b) = ("a".to_string(), "b".to_string());
+        eps.crossed(&a, &e, Timestamp(0), Timestamp(0), Severity::Medium);
+        eps.crossed(&b, &e, Timestamp(0), Timestamp(0), Severity::Medium);
+        assert!(!eps.close_if_quiet(&a, Timestamp(9 * MINUTE), 10 * MINUTE));
+        assert!(eps.close_if_quiet(&a, Timestamp(10 * MINUTE), 10 * MINUTE));
+        assert!(eps.get(&a).is_none());
+        assert!(eps.get(&b).is_some(), "other keys stay open");
+        assert!(!eps.close_if_quiet(&a, Timestamp(20 * MINUTE), 10 * MINUTE));
     }
 }

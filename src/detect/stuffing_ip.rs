@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json};
+use crate::detect::{
+    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
@@ -84,14 +86,6 @@ struct IpWindow {
     asn: Option<Asn>,
     last_seen: Timestamp,
     sample: Vec<AccountKey>,
-    episode: Option<Episode>,
-}
-
-#[derive(Debug)]
-struct Episode {
-    id: String,
-    first_seen: Timestamp,
-    severity: Severity,
 }
 
 impl HeapSize for IpWindow {
@@ -103,7 +97,6 @@ impl HeapSize for IpWindow {
             + self.successes.heap_bytes()
             + self.sample.capacity() * std::mem::size_of::<AccountKey>()
             + self.sample.iter().map(|a| a.heap_bytes()).sum::<usize>()
-            + self.episode.as_ref().map_or(0, |e| e.id.len())
     }
 }
 
@@ -112,6 +105,7 @@ impl HeapSize for IpWindow {
 pub struct StuffingIpDetector {
     cfg: StuffingIpConfig,
     ips: HashMap<IpAddr, IpWindow, foldhash::quality::RandomState>,
+    episodes: Episodes<IpAddr>,
     hasher: KeyHasher,
     watermark: Timestamp,
     evicted: u64,
@@ -124,6 +118,7 @@ impl StuffingIpDetector {
         StuffingIpDetector {
             cfg,
             ips: HashMap::default(),
+            episodes: Episodes::new(Rule::StuffingIp),
             hasher: KeyHasher::default(),
             watermark: Timestamp(i64::MIN),
             evicted: 0,
@@ -141,6 +136,7 @@ impl StuffingIpDetector {
         let horizon = self.watermark.0.saturating_sub(self.window_ms());
         self.ips.retain(|_, w| w.last_seen.0 > horizon);
         self.evicted += evict_oldest(&mut self.ips, self.cfg.max_tracked_ips, |w| w.last_seen.0);
+        self.episodes.close_quiet(self.watermark, self.window_ms());
     }
 }
 
@@ -181,13 +177,12 @@ impl Detector for StuffingIpDetector {
             asn: None,
             last_seen: ev.ts,
             sample: Vec::new(),
-            episode: None,
         });
-        // An episode ends once a whole window has passed without a failure from the address.
-        if state.episode.is_some() && ev.ts.0 - state.last_seen.0 >= window {
-            state.episode = None;
+        // An episode ends once a whole window has passed without activity from the address.
+        if self.episodes.close_if_quiet(&ip, ev.ts, window) {
             state.sample.clear();
         }
+        self.episodes.touch(&ip, ev.ts);
         state.last_seen = state.last_seen.max(ev.ts);
         if ev.asn.is_some() {
             state.asn = ev.asn;
@@ -258,22 +253,13 @@ impl Detector for StuffingIpDetector {
             kind: EntityKind::Ip,
             value: ip.to_string(),
         };
-        let (id, first_seen) = match &mut state.episode {
-            Some(ep) if severity <= ep.severity => return,
-            Some(ep) => {
-                ep.severity = severity;
-                (ep.id.clone(), ep.first_seen)
-            }
-            None => {
-                let id = Alert::episode_id(Rule::StuffingIp, &entity, first_in_window);
-                state.episode = Some(Episode {
-                    id: id.clone(),
-                    first_seen: first_in_window,
-                    severity,
-                });
-                (id, first_in_window)
-            }
+        let Some(episode) = self
+            .episodes
+            .crossed(&ip, &entity, first_in_window, ev.ts, severity)
+        else {
+            return;
         };
+        let (id, first_seen) = (episode.id, episode.first_seen);
 
         let failures = state.accounts.len() + state.anonymous.len();
         let named = state.accounts.len();
