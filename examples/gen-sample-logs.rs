@@ -10,7 +10,8 @@
 //!
 //! Options: `--out DIR` (default `sample-logs`), `--seed N` (default 20261119), `--asn-dir DIR`
 //! (default `../shared/testdata/asn` next to the crate). Bench mode: `bench --format
-//! nginx|json|sshd --lines N [--distinct-ips N] [--seed N] --out FILE|-`.
+//! nginx|json|sshd --lines N [--distinct-ips N | --flood] [--seed N] --out FILE|-`.
+//! `--flood`: every line a failed login from a new address (a residential-proxy list attack).
 
 #[path = "gen-sample-logs/asn.rs"]
 mod asn;
@@ -46,7 +47,7 @@ const DEFAULT_SEED: u64 = 20_261_119;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: gen-sample-logs [--out DIR] [--seed N] [--asn-dir DIR]\n       \
-         gen-sample-logs bench --format nginx|json|sshd --lines N [--distinct-ips N] [--seed N] --out FILE|-"
+         gen-sample-logs bench --format nginx|json|sshd --lines N [--distinct-ips N | --flood] [--seed N] --out FILE|-"
     );
     ExitCode::from(2)
 }
@@ -63,8 +64,13 @@ fn main() -> ExitCode {
     let mut format = None;
     let mut lines: Option<u64> = None;
     let mut distinct = 200_000u64;
+    let mut flood = false;
     let mut it = args.iter().skip(usize::from(bench_mode));
     while let Some(a) = it.next() {
+        if bench_mode && a == "--flood" {
+            flood = true;
+            continue;
+        }
         let Some(v) = it.next() else {
             return usage();
         };
@@ -104,6 +110,7 @@ fn main() -> ExitCode {
             distinct_ips: distinct,
             out,
             seed,
+            flood,
         };
         return match bench::run(&a) {
             Ok(()) => ExitCode::SUCCESS,

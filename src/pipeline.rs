@@ -414,7 +414,15 @@ impl Engine<'_> {
     fn enforce_budget(&mut self, stats: &mut RunStats) {
         let sizes: Vec<usize> = self.detectors.iter().map(|d| d.state_bytes()).collect();
         let total: usize = sizes.iter().sum();
-        stats.peak_state_bytes = stats.peak_state_bytes.max(total as u64);
+        if total as u64 > stats.peak_state_bytes {
+            stats.peak_state_bytes = total as u64;
+            stats.peak_state_by_detector = self
+                .detectors
+                .iter()
+                .zip(&sizes)
+                .map(|(d, b)| (d.name(), *b as u64))
+                .collect();
+        }
         // Measuring walks every key, so it is done rarely while far below the budget and often
         // once near it, which keeps the overshoot between checks small.
         self.budget_check_every = if total > self.budget / 2 {

@@ -111,6 +111,8 @@ pub struct RunStats {
     pub memory_budget: u64,
     /// The largest detector state measured at a budget check, in bytes.
     pub peak_state_bytes: u64,
+    /// Each detector's state at the budget check where the total peaked, in bytes.
+    pub peak_state_by_detector: Vec<(&'static str, u64)>,
     /// Keys evicted to stay within the memory budget.
     pub budget_evictions: u64,
     /// Detector counters (tracked keys, evictions).
@@ -222,6 +224,25 @@ impl RunStats {
                 self.memory_budget >> 20,
                 self.peak_state_bytes >> 20,
                 thousands(self.budget_evictions)
+            );
+        }
+        if self.peak_state_bytes >= 64 << 20 || self.budget_evictions > 0 {
+            // Where the memory went, so a budget can be tuned (or a rule turned off) knowingly.
+            let mut parts: Vec<_> = self
+                .peak_state_by_detector
+                .iter()
+                .filter(|(_, b)| *b >= 1 << 20)
+                .collect();
+            parts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|(name, b)| format!("{name} {} MiB", b >> 20))
+                .collect();
+            let _ = writeln!(
+                s,
+                "detector state at its peak: {} MiB ({})",
+                self.peak_state_bytes >> 20,
+                parts.join(", ")
             );
         }
         let rejected = self.total_rejected();

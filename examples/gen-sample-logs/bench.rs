@@ -33,6 +33,10 @@ pub struct BenchArgs {
     pub out: String,
     /// Seed.
     pub seed: u64,
+    /// Residential-proxy flood: every line is a failed login from a new address (line `n` from
+    /// address `n`, all distinct up to 2^32 lines), 20 lines per millisecond, so 10 million lines
+    /// span 8.3 minutes and every address is live in a 10-minute window at the end.
+    pub flood: bool,
 }
 
 /// The burst's source: an address in a DigitalOcean range.
@@ -121,6 +125,15 @@ fn push_ip(buf: &mut Vec<u8>, k: u64) {
     }
 }
 
+fn push_ipv4(buf: &mut Vec<u8>, v: u32) {
+    for (i, sh) in [24, 16, 8, 0].into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b'.');
+        }
+        push_u64(buf, u64::from((v >> sh) & 0xff));
+    }
+}
+
 fn push_hex(buf: &mut Vec<u8>, n: u64) {
     const HEX: &[u8] = b"0123456789abcdef";
     let mut started = false;
@@ -158,6 +171,50 @@ impl SecondCache {
     }
 }
 
+/// One line of the residential-proxy flood: a failed login from address `n` against a list
+/// account (nine in ten unknown here).
+fn flood_line(format: Format, n: u64, t: i64, cache: &SecondCache, line: &mut Vec<u8>) {
+    // Distinct for every n < 2^30: 64 first octets (1-9, 11-65) times a bijection on 24 bits.
+    let first = (n % 64) as u32;
+    let first = if first < 9 { first + 1 } else { first + 2 };
+    let low = ((n / 64) as u32).wrapping_mul(0x9E_3779) & 0x00ff_ffff;
+    let ip = (first << 24) | (low ^ (low >> 12));
+    let account = u64::from(perm32(n as u32 ^ 0x5bd1_e995)) % 5_000_000;
+    match format {
+        Format::Nginx => {
+            push_ipv4(line, ip);
+            line.extend_from_slice(b" - - [");
+            line.extend_from_slice(&cache.clf);
+            line.extend_from_slice(b"] \"POST /login HTTP/1.1\" 401 1532 \"https://shop.example.jp/login\" \"");
+            line.extend_from_slice(names::UA_DESKTOP[n as usize % names::UA_DESKTOP.len()].as_bytes());
+            line.extend_from_slice(b"\" 0.041 \"-\"\n");
+        }
+        Format::Json => {
+            line.extend_from_slice(b"{\"ts\":\"");
+            line.extend_from_slice(&cache.iso);
+            push_pad(line, t.rem_euclid(1000) as u64, 3);
+            line.extend_from_slice(b"+09:00\",\"event\":\"login\",\"outcome\":\"failure\",\"reason\":\"");
+            line.extend_from_slice(if n % 10 == 0 { b"bad_password" } else { b"unknown_account" });
+            line.extend_from_slice(b"\",\"account\":\"list");
+            push_u64(line, account);
+            line.extend_from_slice(b"@example.net\",\"ip\":\"");
+            push_ipv4(line, ip);
+            line.extend_from_slice(b"\",\"user_agent\":\"");
+            line.extend_from_slice(names::UA_PHONE[n as usize % names::UA_PHONE.len()].as_bytes());
+            line.extend_from_slice(b"\"}\n");
+        }
+        Format::Sshd => {
+            line.extend_from_slice(&cache.iso);
+            push_pad(line, t.rem_euclid(1000) as u64 * 1000, 6);
+            line.extend_from_slice(b"+09:00 bastion sshd[4242]: Failed password for invalid user ");
+            line.extend_from_slice(names::SSH_USERS[account as usize % names::SSH_USERS.len()].as_bytes());
+            line.extend_from_slice(b" from ");
+            push_ipv4(line, ip);
+            line.extend_from_slice(b" port 40022 ssh2\n");
+        }
+    }
+}
+
 /// Streams the lines; prints lines/s and MB/s on stderr.
 pub fn run(a: &BenchArgs) -> io::Result<()> {
     let started = Instant::now();
@@ -182,6 +239,17 @@ pub fn run(a: &BenchArgs) -> io::Result<()> {
     let mut bytes: u64 = 0;
     let mut pid: u64 = 20_000;
     for n in 0..a.lines {
+        if a.flood {
+            if n % 20 == 0 {
+                t += 1;
+                cache.update(t);
+            }
+            line.clear();
+            flood_line(a.format, n, t, &cache, &mut line);
+            w.write_all(&line)?;
+            bytes += line.len() as u64;
+            continue;
+        }
         t += rng.below(4) as i64;
         cache.update(t);
         let r = rng.next_u64();

@@ -37,8 +37,12 @@ pub struct StuffingGlobalConfig {
     pub enabled: bool,
     /// Closed minutes the baseline (median and MAD) is computed over.
     pub baseline_minutes: u32,
-    /// Minutes of baseline needed before the rule can fire.
+    /// Minutes of baseline needed before the baseline is trusted.
     pub warmup_minutes: u32,
+    /// Until the baseline is warm (the first `warmup_minutes` of input), a minute is hot only
+    /// when its distinct failing addresses reach this absolute level, so a scan or tail that
+    /// starts in the middle of an attack still reports it. 0 turns the cold-start check off.
+    pub cold_start_failing_addresses_per_minute: u32,
     /// A minute is hot when a measure exceeds `median + mad_factor × max(1.4826 × MAD, 1)`.
     pub mad_factor: f64,
     /// Absolute floor: distinct failing addresses in a minute must also reach this.
@@ -66,6 +70,7 @@ impl Default for StuffingGlobalConfig {
             enabled: true,
             baseline_minutes: 180,
             warmup_minutes: 60,
+            cold_start_failing_addresses_per_minute: 1_000,
             mad_factor: 6.0,
             min_failing_addresses_per_minute: 10,
             min_unknown_failures_per_minute: 10,
@@ -233,7 +238,15 @@ impl StuffingGlobalDetector {
             let hot = f64::from(addresses) > a.threshold || f64::from(unknown) > u.threshold;
             hot.then_some((a, u))
         } else {
-            None
+            // No trusted baseline yet: only an unmistakable level counts. The threshold reported
+            // is that level (median and MAD of what little history there is, for context).
+            let level = self.cfg.cold_start_failing_addresses_per_minute;
+            (level > 0 && addresses >= level).then(|| {
+                let mut a = baseline(self.history.iter().map(|h| h.0), 0.0, 0);
+                let u = baseline(self.history.iter().map(|h| h.1), 0.0, 0);
+                a.threshold = f64::from(level);
+                (a, u)
+            })
         };
         self.history.push_back((addresses, unknown));
         while self.history.len() > self.cfg.baseline_minutes.max(1) as usize {
@@ -641,6 +654,22 @@ mod tests {
         // The swarm starts after 30 minutes of baseline: fewer than the 60 needed.
         let events = merged(background(0, 120), swarm(30, 20, 30));
         assert!(run(&events, 120 * MINUTE).is_empty());
+    }
+
+    #[test]
+    fn a_flood_at_the_start_of_the_input_fires_without_a_baseline() {
+        // 1,000 new addresses a minute from the first minute: no baseline, but unmistakable.
+        let alerts = run(&swarm(0, 4, 1_000), 20 * MINUTE);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.severity, Severity::High);
+        assert_eq!(a.evidence["hot_minutes"], json!(3));
+        assert_eq!(
+            a.evidence["thresholds_crossed"]["failing_addresses_per_minute"],
+            json!({"value": 1000, "threshold": 1000.0, "exceeded_by": 0.0})
+        );
+        // One address fewer a minute is a near miss.
+        assert!(run(&swarm(0, 4, 999), 20 * MINUTE).is_empty());
     }
 
     #[test]
