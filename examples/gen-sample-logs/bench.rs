@@ -185,16 +185,26 @@ fn flood_line(format: Format, n: u64, t: i64, cache: &SecondCache, line: &mut Ve
             push_ipv4(line, ip);
             line.extend_from_slice(b" - - [");
             line.extend_from_slice(&cache.clf);
-            line.extend_from_slice(b"] \"POST /login HTTP/1.1\" 401 1532 \"https://shop.example.jp/login\" \"");
-            line.extend_from_slice(names::UA_DESKTOP[n as usize % names::UA_DESKTOP.len()].as_bytes());
+            line.extend_from_slice(
+                b"] \"POST /login HTTP/1.1\" 401 1532 \"https://shop.example.jp/login\" \"",
+            );
+            line.extend_from_slice(
+                names::UA_DESKTOP[n as usize % names::UA_DESKTOP.len()].as_bytes(),
+            );
             line.extend_from_slice(b"\" 0.041 \"-\"\n");
         }
         Format::Json => {
             line.extend_from_slice(b"{\"ts\":\"");
             line.extend_from_slice(&cache.iso);
             push_pad(line, t.rem_euclid(1000) as u64, 3);
-            line.extend_from_slice(b"+09:00\",\"event\":\"login\",\"outcome\":\"failure\",\"reason\":\"");
-            line.extend_from_slice(if n % 10 == 0 { b"bad_password" } else { b"unknown_account" });
+            line.extend_from_slice(
+                b"+09:00\",\"event\":\"login\",\"outcome\":\"failure\",\"reason\":\"",
+            );
+            line.extend_from_slice(if n % 10 == 0 {
+                b"bad_password"
+            } else {
+                b"unknown_account"
+            });
             line.extend_from_slice(b"\",\"account\":\"list");
             push_u64(line, account);
             line.extend_from_slice(b"@example.net\",\"ip\":\"");
@@ -207,7 +217,9 @@ fn flood_line(format: Format, n: u64, t: i64, cache: &SecondCache, line: &mut Ve
             line.extend_from_slice(&cache.iso);
             push_pad(line, t.rem_euclid(1000) as u64 * 1000, 6);
             line.extend_from_slice(b"+09:00 bastion sshd[4242]: Failed password for invalid user ");
-            line.extend_from_slice(names::SSH_USERS[account as usize % names::SSH_USERS.len()].as_bytes());
+            line.extend_from_slice(
+                names::SSH_USERS[account as usize % names::SSH_USERS.len()].as_bytes(),
+            );
             line.extend_from_slice(b" from ");
             push_ipv4(line, ip);
             line.extend_from_slice(b" port 40022 ssh2\n");

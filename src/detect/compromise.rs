@@ -29,7 +29,8 @@ use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use crate::detect::takeover::LoginHistory;
 use crate::detect::{Detector, Episodes, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{HOUR, MINUTE, Span, Timestamp};
+use crate::time::{HOUR, MINUTE, SECOND, Span, Timestamp};
+use crate::window::address::fingerprint;
 use crate::window::{KeyHasher, SlidingCount};
 
 /// Settings of `compromise.login` (section `[detect.compromise_login]`).
@@ -109,12 +110,46 @@ enum Source {
     Global,
 }
 
-/// Failures remembered per address: a list-replay address's latest tries are enough to tell
-/// that it failed on other accounts.
-const FAILS_PER_IP: usize = 16;
 /// Failures remembered per ASN: a swarm spreads over many addresses of one ASN, and a burst
 /// alert may arrive an hour after the failures that tie a success to it.
 const FAILS_PER_ASN: usize = 256;
+
+/// The latest failures of one address, compact because a residential-proxy list brings
+/// millions of addresses with one or two failures each: the two newest failures on different
+/// accounts (fingerprints of the seeded account hash; 0 = no account), 24 bytes inline. That is
+/// all a tie asks of an address: did it fail on an account other than the one that got in.
+#[derive(Debug, Default, Clone, Copy)]
+struct IpFails {
+    ts: [i64; 2],
+    fp: [u32; 2],
+}
+
+impl IpFails {
+    fn push(&mut self, ts: Timestamp, acct: u64) {
+        let fp = fingerprint(acct);
+        if self.ts[0] != 0 && self.fp[0] == fp {
+            self.ts[0] = self.ts[0].max(ts.0);
+            return;
+        }
+        self.ts[1] = self.ts[0];
+        self.fp[1] = self.fp[0];
+        self.ts[0] = ts.0;
+        self.fp[0] = fp;
+    }
+
+    fn last(&self) -> i64 {
+        self.ts[0].max(self.ts[1])
+    }
+
+    /// A failure in `[from, to]` on another named account.
+    fn failed_on_other(&self, from: Timestamp, to: Timestamp, acct: u64) -> bool {
+        let fp = fingerprint(acct);
+        (0..2).any(|i| {
+            let t = self.ts[i];
+            t != 0 && t >= from.0 && t <= to.0 && self.fp[i] != 0 && self.fp[i] != fp
+        })
+    }
+}
 
 #[derive(Debug, Default)]
 struct FailMem {
@@ -171,7 +206,8 @@ pub struct CompromiseDetector {
     /// two histories.
     accounts: HashMap<u64, AccountMem, foldhash::quality::RandomState>,
     acct_fail: HashMap<u64, AccountFailures, foldhash::quality::RandomState>,
-    ip_fail: HashMap<IpAddr, FailMem, foldhash::quality::RandomState>,
+    /// Keyed by a seeded hash of the address (a collision merges two addresses' failures).
+    ip_fail: HashMap<u64, IpFails, foldhash::fast::FixedState>,
     asn_fail: HashMap<Asn, FailMem, foldhash::quality::RandomState>,
     site_failures: SlidingCount,
     recent: VecDeque<Success>,
@@ -179,6 +215,8 @@ pub struct CompromiseDetector {
     episodes: Episodes<u64>,
     hasher: KeyHasher,
     watermark: Timestamp,
+    /// Watermark of the last walk over `attacks`.
+    attacks_expired_at: i64,
     evicted: u64,
     events_since_sweep: u32,
 }
@@ -207,7 +245,15 @@ impl CompromiseDetector {
             hasher: KeyHasher::default(),
             watermark: Timestamp(i64::MIN),
             evicted: 0,
+            attacks_expired_at: i64::MIN,
             events_since_sweep: 0,
+        }
+    }
+
+    fn ip_hash(&self, ip: &IpAddr) -> u64 {
+        match ip {
+            IpAddr::V4(a) => self.hasher.hash(&a.octets()),
+            IpAddr::V6(a) => self.hasher.hash(&a.octets()),
         }
     }
 
@@ -222,7 +268,7 @@ impl CompromiseDetector {
             .watermark
             .0
             .saturating_sub(self.cfg.success_memory.millis() + self.cfg.lookback.millis());
-        self.ip_fail.retain(|_, f| f.last.0 > horizon);
+        self.ip_fail.retain(|_, f| f.last() > horizon);
         self.asn_fail.retain(|_, f| f.last.0 > horizon);
         let fw = self
             .watermark
@@ -232,7 +278,7 @@ impl CompromiseDetector {
         let max = self.cfg.max_tracked;
         self.evicted += evict_oldest(&mut self.accounts, max, |a| a.last_seen.0);
         self.evicted += evict_oldest(&mut self.acct_fail, max, |f| f.last.0);
-        self.evicted += evict_oldest(&mut self.ip_fail, max, |f| f.last.0);
+        self.evicted += evict_oldest(&mut self.ip_fail, max, IpFails::last);
         self.evicted += evict_oldest(&mut self.asn_fail, max, |f| f.last.0);
     }
 
@@ -259,8 +305,8 @@ impl CompromiseDetector {
             });
         }
         let ip_failed_other = |from: Timestamp| {
-            s.ip.and_then(|ip| self.ip_fail.get(&ip))
-                .is_some_and(|f| f.failed_on_other(from, s.ts, acct, None))
+            s.ip.and_then(|ip| self.ip_fail.get(&self.ip_hash(&ip)))
+                .is_some_and(|f| f.failed_on_other(from, s.ts, acct))
         };
         if let Some(asn) = s.asn
             && let Some(a) = self.attacks.get(&Source::Asn(asn))
@@ -401,9 +447,14 @@ impl CompromiseDetector {
         }
         self.site_failures
             .expire(now, self.cfg.failure_window.millis());
-        let memory = self.cfg.success_memory.millis();
-        self.attacks
-            .retain(|_, a| a.until.0 >= now.0.saturating_sub(memory));
+        // Attacks end by the second at the finest; a walk over every attack per event would
+        // cost more than the rest of the detector during a swarm with thousands of them.
+        if now.0 >= self.attacks_expired_at.saturating_add(SECOND) {
+            self.attacks_expired_at = now.0;
+            let memory = self.cfg.success_memory.millis();
+            self.attacks
+                .retain(|_, a| a.until.0 >= now.0.saturating_sub(memory));
+        }
     }
 }
 
@@ -438,10 +489,8 @@ impl Detector for CompromiseDetector {
                 self.site_failures.push(ev.ts);
                 let acct = ev.account.as_ref().map_or(0, |a| self.acct_hash(a));
                 if let Some(ip) = ev.ip {
-                    self.ip_fail
-                        .entry(ip)
-                        .or_default()
-                        .push(ev.ts, acct, ev.ip, FAILS_PER_IP);
+                    let key = self.ip_hash(&ip);
+                    self.ip_fail.entry(key).or_default().push(ev.ts, acct);
                     let hold = self.cfg.hold.millis();
                     if let Some(a) = self.attacks.get_mut(&Source::Ip(ip)) {
                         a.until = a.until.max(Timestamp(ev.ts.0.saturating_add(hold)));
@@ -495,8 +544,10 @@ impl Detector for CompromiseDetector {
                 // failed recently, can be tied by a later alert (a stuffing source that already
                 // logged in to this account was new to it then): the usual logins from home
                 // are not kept.
-                let keep =
-                    s.ip_new || s.asn_new || s.ip.is_some_and(|ip| self.ip_fail.contains_key(&ip));
+                let keep = s.ip_new
+                    || s.asn_new
+                    || s.ip
+                        .is_some_and(|ip| self.ip_fail.contains_key(&self.ip_hash(&ip)));
                 if keep {
                     if self.recent.len() >= self.cfg.max_recent_successes {
                         self.recent.pop_front();
@@ -580,6 +631,48 @@ impl Detector for CompromiseDetector {
         self.episodes
             .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
         self.sweep();
+    }
+
+    fn state_bytes(&self) -> usize {
+        // Estimated from lengths and typical per-entry heap (walking millions of keys at every
+        // budget check would cost more than the detection): an account's login history holds a
+        // few addresses and ASNs; a failing account a few failure times.
+        fn table<K, V, S>(m: &HashMap<K, V, S>, heap_per_entry: usize) -> usize {
+            m.len() * ((size_of::<(K, V)>() + 1) * 8 / 7 + heap_per_entry)
+        }
+        let history = 4
+            * (size_of::<(IpAddr, Timestamp, Timestamp)>()
+                + size_of::<(Asn, Timestamp, Timestamp)>());
+        table(&self.accounts, history)
+            + table(&self.acct_fail, 4 * size_of::<Timestamp>())
+            + table(&self.ip_fail, 0)
+            + table(
+                &self.asn_fail,
+                FAILS_PER_ASN * size_of::<(Timestamp, u64, Option<IpAddr>)>(),
+            )
+            + self.recent.len() * size_of::<Success>()
+            + self.site_failures.heap_bytes()
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let current = self.state_bytes();
+        if current <= bytes {
+            return 0;
+        }
+        let keep = |len: usize| (len as u128 * bytes as u128 / current as u128) as usize;
+        let lens = [
+            keep(self.accounts.len()),
+            keep(self.acct_fail.len()),
+            keep(self.ip_fail.len()),
+            keep(self.asn_fail.len()),
+        ];
+        let mut n = 0;
+        n += evict_oldest(&mut self.accounts, lens[0], |a| a.last_seen.0);
+        n += evict_oldest(&mut self.acct_fail, lens[1], |f| f.last.0);
+        n += evict_oldest(&mut self.ip_fail, lens[2], IpFails::last);
+        n += evict_oldest(&mut self.asn_fail, lens[3], |f| f.last.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

@@ -10,19 +10,17 @@
 //! Episodes: an alert opens when a threshold is crossed, is emitted again (same id) only when
 //! its severity rises, and closes once the address has had no failure for a whole window.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
-};
+use crate::detect::{Detector, Episodes, HeapSize, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
-use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
+use crate::window::KeyHasher;
+use crate::window::address::{AddressTable, fingerprint};
 
 /// Settings of `stuffing.ip` (section `[detect.stuffing_ip]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,32 +68,30 @@ impl Default for StuffingIpConfig {
     }
 }
 
-/// Per-address state: the failures inside the window and the open episode, if any.
-#[derive(Debug)]
-struct IpWindow {
-    /// Failed logins that named an account, keyed by a seeded hash of the account.
-    accounts: SlidingDistinct,
-    /// Failed logins that named no account.
-    anonymous: SlidingCount,
-    /// Login attempts that named no account and whose outcome the log does not say.
-    undetermined: SlidingCount,
-    /// Failed logins with reason `unknown_account` (a subset of `accounts`).
-    unknown: SlidingCount,
-    /// Successful logins.
-    successes: SlidingCount,
+/// Tallies of an address's window (`AddressWindow` counts each separately).
+const NAMED: u8 = 0;
+/// Failed logins with reason `unknown_account` (named, counted apart from `NAMED`).
+const UNKNOWN: u8 = 1;
+/// Failed logins that named no account.
+const ANONYMOUS: u8 = 2;
+/// Login attempts that named no account and whose outcome the log does not say.
+const UNDETERMINED: u8 = 3;
+/// Successful logins.
+const SUCCESS: u8 = 4;
+const TALLIES: usize = 5;
+
+/// What a heavy address keeps beside its window.
+#[derive(Debug, Default)]
+struct IpExtra {
     asn: Option<Asn>,
-    last_seen: Timestamp,
+    /// Accounts named since the address was promoted to the heavy tier (the one or two before
+    /// are known only by fingerprint).
     sample: Vec<AccountKey>,
 }
 
-impl HeapSize for IpWindow {
+impl HeapSize for IpExtra {
     fn heap_bytes(&self) -> usize {
-        self.accounts.heap_bytes()
-            + self.anonymous.heap_bytes()
-            + self.undetermined.heap_bytes()
-            + self.unknown.heap_bytes()
-            + self.successes.heap_bytes()
-            + self.sample.capacity() * std::mem::size_of::<AccountKey>()
+        self.sample.capacity() * std::mem::size_of::<AccountKey>()
             + self.sample.iter().map(|a| a.heap_bytes()).sum::<usize>()
     }
 }
@@ -104,10 +100,11 @@ impl HeapSize for IpWindow {
 #[derive(Debug)]
 pub struct StuffingIpDetector {
     cfg: StuffingIpConfig,
-    ips: HashMap<IpAddr, IpWindow, foldhash::quality::RandomState>,
+    ips: AddressTable<IpExtra, TALLIES>,
     episodes: Episodes<IpAddr>,
     hasher: KeyHasher,
     watermark: Timestamp,
+    last_sweep: Timestamp,
     evicted: u64,
     events_since_sweep: u64,
 }
@@ -115,12 +112,17 @@ pub struct StuffingIpDetector {
 impl StuffingIpDetector {
     /// A detector with the given settings.
     pub fn new(cfg: StuffingIpConfig) -> StuffingIpDetector {
+        let smallest = cfg
+            .min_distinct_accounts
+            .min(cfg.min_failures_without_account)
+            .min(cfg.min_attempts_without_outcome) as usize;
         StuffingIpDetector {
+            ips: AddressTable::new(cfg.window.millis(), smallest, cfg.max_failures_per_ip),
             cfg,
-            ips: HashMap::default(),
             episodes: Episodes::new(Rule::StuffingIp),
             hasher: KeyHasher::default(),
             watermark: Timestamp(i64::MIN),
+            last_sweep: Timestamp(i64::MIN),
             evicted: 0,
             events_since_sweep: 0,
         }
@@ -133,9 +135,9 @@ impl StuffingIpDetector {
     /// Drops addresses with nothing left in their window, then, if still over the limit, the
     /// least recently active tenth.
     fn sweep(&mut self) {
-        let horizon = self.watermark.0.saturating_sub(self.window_ms());
-        self.ips.retain(|_, w| w.last_seen.0 > horizon);
-        self.evicted += evict_oldest(&mut self.ips, self.cfg.max_tracked_ips, |w| w.last_seen.0);
+        self.last_sweep = self.watermark;
+        self.ips.sweep(self.watermark);
+        self.evicted += self.ips.evict_over(self.cfg.max_tracked_ips);
         self.episodes.close_quiet(self.watermark, self.window_ms());
     }
 }
@@ -154,76 +156,66 @@ impl Detector for StuffingIpDetector {
             self.watermark = ev.ts;
         }
         self.events_since_sweep += 1;
-        if self.events_since_sweep >= 65_536 || self.ips.len() > self.cfg.max_tracked_ips {
+        // Sweeping walks every address, so it follows event time (six times a window), with a
+        // count check in between so a flood of new addresses cannot outgrow the limit for long.
+        if self.watermark.0.saturating_sub(self.last_sweep.0) >= self.window_ms() / 6
+            || self.ips.len() > self.cfg.max_tracked_ips
+        {
             self.events_since_sweep = 0;
             self.sweep();
         }
         let window = self.window_ms();
-        let max_failures = self.cfg.max_failures_per_ip;
         // Only a failure opens state for an address: successes from an address with no failure
         // in the window add nothing to a stuffing alert, and tracking them would let ordinary
         // traffic (or a flood of successful logins from random addresses) fill the table.
         let opens_state = ev.outcome == Outcome::Failure
             || (ev.outcome == Outcome::Unknown && ev.account.is_none());
-        if !opens_state && !self.ips.contains_key(&ip) {
+        if !opens_state && !self.ips.contains(&ip) {
             return;
         }
-        let state = self.ips.entry(ip).or_insert_with(|| IpWindow {
-            accounts: SlidingDistinct::new(max_failures),
-            anonymous: SlidingCount::default(),
-            undetermined: SlidingCount::default(),
-            unknown: SlidingCount::default(),
-            successes: SlidingCount::default(),
-            asn: None,
-            last_seen: ev.ts,
-            sample: Vec::new(),
-        });
-        // An episode ends once a whole window has passed without activity from the address.
-        if self.episodes.close_if_quiet(&ip, ev.ts, window) {
-            state.sample.clear();
-        }
-        self.episodes.touch(&ip, ev.ts);
-        state.last_seen = state.last_seen.max(ev.ts);
-        if ev.asn.is_some() {
-            state.asn = ev.asn;
-        }
-        let now = self.watermark;
-        state.accounts.expire(now, window);
-        state.anonymous.expire(now, window);
-        state.undetermined.expire(now, window);
-        state.unknown.expire(now, window);
-        state.successes.expire(now, window);
-        match ev.outcome {
-            Outcome::Success => {
-                state.successes.push(ev.ts);
-                return;
-            }
-            Outcome::Unknown if ev.account.is_some() => return,
-            Outcome::Unknown => state.undetermined.push(ev.ts),
-            Outcome::Failure => {}
-        }
-        match &ev.account {
-            _ if ev.outcome == Outcome::Unknown => {}
-            Some(account) => {
-                state
-                    .accounts
-                    .push(ev.ts, self.hasher.hash(account.as_str().as_bytes()));
-                if state.sample.len() < self.cfg.accounts_sample && !state.sample.contains(account)
-                {
-                    state.sample.push(account.clone());
-                }
+        let (tally, account) = match (ev.outcome, &ev.account) {
+            (Outcome::Success, _) => (SUCCESS, None),
+            (Outcome::Unknown, Some(_)) => return,
+            (Outcome::Unknown, None) => (UNDETERMINED, None),
+            (Outcome::Failure, Some(a)) => {
+                let fp = fingerprint(self.hasher.hash(a.as_str().as_bytes()));
                 if ev.reason == Some(FailureReason::UnknownAccount) {
-                    state.unknown.push(ev.ts);
+                    (UNKNOWN, Some(fp))
+                } else {
+                    (NAMED, Some(fp))
                 }
             }
-            None => state.anonymous.push(ev.ts),
+            (Outcome::Failure, None) => (ANONYMOUS, None),
+        };
+        // An episode ends once a whole window has passed without activity from the address.
+        let closed = self.episodes.close_if_quiet(&ip, ev.ts, window);
+        self.episodes.touch(&ip, ev.ts);
+        let now = self.watermark;
+        let Some(state) = self.ips.record(ip, ev.ts, now, tally, account) else {
+            return;
+        };
+        if closed {
+            state.extra.sample.clear();
+        }
+        if ev.asn.is_some() {
+            state.extra.asn = ev.asn;
+        }
+        if tally == SUCCESS {
+            return;
+        }
+        if let (Some(a), NAMED | UNKNOWN) = (&ev.account, tally)
+            && state.extra.sample.len() < self.cfg.accounts_sample
+            && !state.extra.sample.contains(a)
+        {
+            state.extra.sample.push(a.clone());
         }
 
-        let distinct = state.accounts.distinct() as u32;
-        let anonymous = state.anonymous.len() as u32;
+        let w = &state.window;
+        let distinct = w.distinct_accounts(now).min(u64::from(u32::MAX)) as u32;
+        let anonymous = w.tally(ANONYMOUS.into()) as u32;
         let by_accounts = distinct >= self.cfg.min_distinct_accounts;
         let by_failures = anonymous >= self.cfg.min_failures_without_account;
-        let undetermined = state.undetermined.len() as u32;
+        let undetermined = w.tally(UNDETERMINED.into()) as u32;
         let attempts_without_outcome = anonymous + undetermined;
         let by_attempts =
             undetermined > 0 && attempts_without_outcome >= self.cfg.min_attempts_without_outcome;
@@ -240,15 +232,14 @@ impl Detector for StuffingIpDetector {
         } else {
             Severity::Medium
         };
-        let first_in_window = [
-            state.accounts.oldest(),
-            state.anonymous.oldest(),
-            state.undetermined.oldest(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(ev.ts);
+        let first_in_window = w
+            .oldest(&[
+                NAMED.into(),
+                UNKNOWN.into(),
+                ANONYMOUS.into(),
+                UNDETERMINED.into(),
+            ])
+            .unwrap_or(ev.ts);
         let entity = Entity {
             kind: EntityKind::Ip,
             value: ip.to_string(),
@@ -261,10 +252,12 @@ impl Detector for StuffingIpDetector {
         };
         let (id, first_seen) = (episode.id, episode.first_seen);
 
-        let failures = state.accounts.len() + state.anonymous.len();
-        let named = state.accounts.len();
+        let unknown = w.tally(UNKNOWN.into());
+        let named = w.tally(NAMED.into()) + unknown;
+        let failures = named + w.tally(ANONYMOUS.into());
+        let successes = w.tally(SUCCESS.into());
         let unknown_ratio = if named > 0 {
-            state.unknown.len() as f64 / named as f64
+            unknown as f64 / named as f64
         } else {
             0.0
         };
@@ -318,14 +311,18 @@ impl Detector for StuffingIpDetector {
         let mut evidence = Map::new();
         evidence.insert(
             "attempts".into(),
-            json!(failures + state.successes.len() + state.undetermined.len()),
+            json!(failures + successes + undetermined as usize),
         );
         evidence.insert("failures".into(), json!(failures));
-        evidence.insert("successes".into(), json!(state.successes.len()));
+        evidence.insert("successes".into(), json!(successes));
         if undetermined > 0 {
             evidence.insert("attempts_without_outcome".into(), json!(undetermined));
         }
         evidence.insert("distinct_accounts".into(), json!(distinct));
+        if !w.accounts_exact() {
+            // Above 64 distinct accounts the count is a HyperLogLog estimate (about 1 %).
+            evidence.insert("distinct_accounts_estimated".into(), json!(true));
+        }
         evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
         evidence.insert("window".into(), json!(window_text));
         evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
@@ -337,11 +334,12 @@ impl Detector for StuffingIpDetector {
             entity,
             first_seen,
             last_seen: ev.ts,
-            asn: state.asn,
+            asn: state.extra.asn,
             as_org: None,
             summary,
             evidence,
             accounts: state
+                .extra
                 .sample
                 .iter()
                 .map(|a| a.as_str().to_string())
@@ -357,11 +355,11 @@ impl Detector for StuffingIpDetector {
     }
 
     fn state_bytes(&self) -> usize {
-        map_bytes(&self.ips)
+        self.ips.bytes(HeapSize::heap_bytes)
     }
 
     fn evict_to(&mut self, bytes: usize) -> u64 {
-        let n = evict_to_bytes(&mut self.ips, bytes, |w| w.last_seen.0);
+        let n = self.ips.evict_to_bytes(bytes, HeapSize::heap_bytes);
         self.evicted += n;
         n
     }
@@ -369,6 +367,7 @@ impl Detector for StuffingIpDetector {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("stuffing_ip.tracked_ips", self.ips.len() as u64),
+            ("stuffing_ip.heavy_ips", self.ips.heavy_len() as u64),
             ("stuffing_ip.evicted_ips", self.evicted),
         ]
     }
@@ -418,7 +417,10 @@ mod tests {
         assert_eq!(open.evidence["unknown_account_ratio"], json!(1.0));
         assert_eq!(open.first_seen, Timestamp(0));
         assert_eq!(open.last_seen, Timestamp(19 * SECOND));
-        assert_eq!(open.accounts.len(), 20);
+        // The sample names the accounts seen since the address left the light tier: the first
+        // two are known there only by fingerprint.
+        assert_eq!(open.accounts.len(), 18);
+        assert_eq!(open.accounts[0], "user2@example.com");
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id, "a rise keeps the episode id");
         assert_eq!(rise.evidence["distinct_accounts"], json!(100));

@@ -3,6 +3,7 @@
 //! A leaf module: it knows only [`Timestamp`]. Detectors own their windows and advance them with
 //! event time, never with the wall clock.
 
+pub mod address;
 pub mod distinct;
 
 use std::collections::{HashMap, VecDeque};
@@ -152,6 +153,11 @@ impl SlidingCount {
     /// Adds one event.
     pub fn push(&mut self, ts: Timestamp) {
         self.times.push_back(ts);
+    }
+
+    /// Drops the oldest event (to bound memory; the count becomes an undercount).
+    pub fn pop_front(&mut self) {
+        self.times.pop_front();
     }
 
     /// Drops events at or before `now - length`.
