@@ -252,7 +252,7 @@ pub fn run(a: &BenchArgs) -> io::Result<()> {
     let mut pid: u64 = 20_000;
     for n in 0..a.lines {
         if a.flood {
-            if n % 20 == 0 {
+            if n.is_multiple_of(20) {
                 t += 1;
                 cache.update(t);
             }
