@@ -200,7 +200,7 @@ fn flood_line(format: Format, n: u64, t: i64, cache: &SecondCache, line: &mut Ve
             line.extend_from_slice(
                 b"+09:00\",\"event\":\"login\",\"outcome\":\"failure\",\"reason\":\"",
             );
-            line.extend_from_slice(if n % 10 == 0 {
+            line.extend_from_slice(if n.is_multiple_of(10) {
                 b"bad_password"
             } else {
                 b"unknown_account"
