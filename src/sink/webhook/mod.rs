@@ -7,9 +7,10 @@
 //! alert ids are in the body and in `X-Credwatch-Alert-Ids`, receivers de-duplicate by id.
 //!
 //! With a spool directory, alerts survive a crash or restart: the next sink on the same
-//! directory delivers what is left first, in order (see [`spool`](self) for the file layout).
+//! directory delivers what is left first, in order (the file layout is described in `spool.rs`).
 
 use std::collections::VecDeque;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -438,8 +439,9 @@ impl Shared {
     }
 }
 
-/// Alerts to one webhook URL. Create with [`WebhookSink::new`]; call [`Sink::finish`] at the end
-/// (dropping the sink without it stops delivery at once, as a crash would).
+/// Alerts to one webhook URL. Create with [`WebhookSink::new`]; call [`Sink::finish`] at the end.
+/// Dropping the sink without `finish` stops delivery at once, as a crash would (it still waits
+/// for a request in flight, at most `request_timeout`).
 pub struct WebhookSink {
     target: String,
     spool_dir: Option<PathBuf>,
@@ -477,7 +479,12 @@ impl WebhookSink {
                     path: dir.clone(),
                     source,
                 };
-                std::fs::create_dir_all(dir).map_err(io)?;
+                // Alerts name accounts: keep the spool private to the service user.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io)?;
                 let lock = spool::lock(dir).map_err(io)?;
                 let cursor = spool::read_cursor(dir).map_err(io)?;
                 let backlog = spool::count_pending(dir, cursor).map_err(io)?;
@@ -614,7 +621,7 @@ impl Sink for WebhookSink {
         }
         self.closed = true;
         let synced = self.sync();
-        self.stop(Instant::now() + self.shutdown_timeout);
+        self.stop(later(Instant::now(), self.shutdown_timeout));
         let left = self.stats.pending.load(Ordering::Relaxed);
         if left > 0 {
             match &self.spool_dir {
@@ -649,6 +656,13 @@ impl Drop for WebhookSink {
             self.stop(Instant::now());
         }
     }
+}
+
+/// `t + d`, saturating instead of panicking on an absurd configured duration.
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(t)
 }
 
 /// The delivery thread's state.
@@ -745,7 +759,7 @@ impl Worker {
                 // Wake for a new alert, at the batch's due time, or every second anyway (cheap
                 // insurance against a missed wake-up).
                 let wait = match batch_started {
-                    Some(t) => (t + self.batch_wait).saturating_duration_since(now),
+                    Some(t) => later(t, self.batch_wait).saturating_duration_since(now),
                     None => Duration::from_secs(1),
                 };
                 ctl = match self.shared.wake.wait_timeout(ctl, wait) {
@@ -812,12 +826,17 @@ impl Worker {
         }
     }
 
-    /// Waits `d`, or less when shutdown begins; `false` when the shutdown deadline comes
-    /// before `d` ends.
+    /// Waits `d`; `false` when the shutdown deadline comes before `d` ends. When shutdown
+    /// begins during the wait, returns at once for one more attempt: a long backoff must not
+    /// waste the whole shutdown window of a receiver that has come back.
     fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let until = later(Instant::now(), d);
         let mut ctl = self.shared.lock();
+        let was_closing = ctl.closing;
         loop {
+            if ctl.closing && !was_closing {
+                return true;
+            }
             let now = Instant::now();
             if let Some(deadline) = ctl.deadline
                 && deadline <= until

@@ -263,6 +263,42 @@ fn client_error_is_not_retried_and_counts_failed() {
 }
 
 #[test]
+fn redirect_is_reported_not_followed() {
+    let rx = Receiver::start([Reply::WithHeaders(
+        301,
+        vec![("Location".into(), "http://127.0.0.1:9/elsewhere".into())],
+    )]);
+    let mut sink = WebhookSink::new(config(&rx.url())).unwrap();
+    emit_all(&mut sink, 0..1);
+    sink.finish().unwrap();
+    assert_eq!(rx.requests().len(), 1);
+    let s = sink.stats().snapshot();
+    assert_eq!((s.sent, s.failed, s.retries), (0, 1, 0));
+}
+
+#[test]
+fn emit_never_waits_for_a_hanging_receiver() {
+    fn is_send<T: Send>(_: &T) {}
+    let rx = Receiver::start([]);
+    rx.set_default(Reply::Hang(Duration::from_secs(2)));
+    let dir = tempfile::tempdir().unwrap();
+    for spool_dir in [None, Some(dir.path().to_path_buf())] {
+        let mut sink = WebhookSink::new(WebhookConfig {
+            batch_max: 10,
+            spool_dir,
+            ..config(&rx.url())
+        })
+        .unwrap();
+        is_send(&sink);
+        let t = Instant::now();
+        emit_all(&mut sink, 0..2_000);
+        sink.sync().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!(sink.stats().snapshot().pending, 2_000);
+    }
+}
+
+#[test]
 fn receiver_down_then_up_on_the_same_port_gets_everything_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let port = Receiver::free_port();
@@ -382,6 +418,27 @@ fn finish_with_a_dead_receiver_keeps_the_spool_for_the_next_run() {
     })
     .unwrap();
     assert_eq!(next.stats().snapshot().pending, 4);
+}
+
+#[test]
+fn finish_cuts_a_long_backoff_short_for_one_more_attempt() {
+    let port = Receiver::free_port();
+    let mut sink = WebhookSink::new(WebhookConfig {
+        initial_backoff: Duration::from_secs(20),
+        max_backoff: Duration::from_secs(20),
+        shutdown_timeout: Duration::from_secs(3),
+        ..config(&format!("http://127.0.0.1:{port}/hook"))
+    })
+    .unwrap();
+    emit_all(&mut sink, 0..2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.stats().snapshot().retries, 1, "first attempt failed");
+    let rx = Receiver::start_on(port, []).unwrap();
+    let t = Instant::now();
+    sink.finish().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(rx.delivered_ids(), ids(0..2));
+    assert_eq!(sink.stats().snapshot().lost, 0);
 }
 
 #[test]
