@@ -7,8 +7,13 @@ use crate::alert::Alert;
 use crate::error::SinkError;
 
 pub mod jsonl;
+pub mod webhook;
 
 pub use jsonl::JsonlSink;
+pub use webhook::{
+    WebhookConfig, WebhookCounts, WebhookError, WebhookFormat, WebhookSink, WebhookStats,
+    load_secret, spool_dir_for,
+};
 
 /// A destination for alerts.
 pub trait Sink {
