@@ -53,6 +53,9 @@ const STDIN_CHUNKS: usize = 16;
 /// `Instant` arithmetic cannot overflow).
 const MAX_DURATION: Duration = Duration::from_secs(7 * 86_400);
 
+/// notify events queued for the follower; more are dropped (they are only wake-ups).
+const NOTIFY_QUEUE: usize = 4096;
+
 /// Extensions of compressed rotations, which never hold a checkpointed plain file.
 const COMPRESSED_SUFFIXES: [&str; 6] = [".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"];
 
@@ -423,17 +426,19 @@ impl Follower {
         self.watches.is_empty()
             && self.literals.is_empty()
             && self.globs.is_empty()
-            && self
-                .stdin
-                .as_ref()
-                .is_none_or(|s| s.eof && s.pending.is_empty())
+            && self.stdin.as_ref().is_none_or(|s| {
+                // Closed once its unterminated last line, if any, was handed out.
+                s.eof && s.pending.is_empty() && !self.files.get(s.slot).is_some_and(|f| f.open)
+            })
     }
 
     fn start_notify(&mut self) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = crossbeam_channel::bounded(NOTIFY_QUEUE);
         match notify::recommended_watcher(move |ev| {
-            // The receiver is gone only when the follower is dropped.
-            let _ = tx.send(ev);
+            // Events are only wake-ups: when the follower is not polled for a while (its
+            // consumer is slow) the queue fills and further events are dropped rather than
+            // piling up; the periodic rescan catches anything they would have said.
+            let _ = tx.try_send(ev);
         }) {
             Ok(w) => {
                 self.watcher = Some(w);

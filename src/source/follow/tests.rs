@@ -73,6 +73,13 @@ fn defaults_are_the_documented_ones() {
 }
 
 #[test]
+fn the_follower_can_run_on_its_own_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Follower>();
+    assert_send::<FollowedLine>();
+}
+
+#[test]
 fn fingerprint_is_fixed_fnv1a() {
     // Published FNV-1a 64 test vectors: the value must never change between builds.
     assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
@@ -549,7 +556,13 @@ fn stdin_lines_and_unterminated_end() {
         ..cfg(&[], false)
     };
     let mut f = Follower::with_stdin(c, &[], move || Box::new(io::Cursor::new(data))).unwrap();
-    let lines = collect(&mut f, 3, T);
+    // One line per poll: the end of the input must not be reported before the last line.
+    let mut lines = Vec::new();
+    while !f.finished() {
+        let mut out = Vec::new();
+        f.poll(&mut out, 1, Duration::from_millis(100)).unwrap();
+        lines.extend(out);
+    }
     assert_eq!(
         texts(&lines),
         vec!["first", "second", "third without newline"]
@@ -608,4 +621,44 @@ fn latency_with_notify_and_with_polling() {
     let (median, worst) = measure_latency(false);
     eprintln!("follow latency polling every 250 ms: median {median:?}, worst {worst:?}");
     assert!(worst < Duration::from_millis(600), "{worst:?}");
+}
+
+/// Throughput of reading a large existing file from its start (lines handed out in batches of
+/// 4096, as the lead's thread would). Run with
+/// `cargo test --release --lib follow::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run in release"]
+fn throughput_from_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("access.log");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    let mut size = 0u64;
+    let mut n = 0u64;
+    while size < 256 * 1024 * 1024 {
+        let l = format!("{LINE_A} \"-\" \"Mozilla/5.0 (X11; Linux x86_64)\" {n}\n");
+        w.write_all(l.as_bytes()).unwrap();
+        size += l.len() as u64;
+        n += 1;
+    }
+    w.flush().unwrap();
+    drop(w);
+    let mut c = cfg(&[&p], true);
+    c.from_start = true;
+    let mut f = Follower::new(c, &[]).unwrap();
+    let t = Instant::now();
+    let mut lines = 0u64;
+    let mut out = Vec::with_capacity(4096);
+    while lines < n {
+        out.clear();
+        f.poll(&mut out, 4096, Duration::from_secs(1)).unwrap();
+        lines += out.len() as u64;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "follow throughput: {} MB, {n} lines in {secs:.2} s: {:.0} MB/s, {:.2} M lines/s",
+        size / 1_000_000,
+        size as f64 / 1e6 / secs,
+        n as f64 / 1e6 / secs
+    );
+    assert_eq!(f.files()[0].offset, size);
 }
