@@ -6,6 +6,8 @@
 //! time into a caller-owned buffer; a line longer than the limit is cut off, skipped to its end
 //! and flagged, so a multi-megabyte line never holds the whole line in memory.
 
+pub mod follow;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
