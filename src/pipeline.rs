@@ -36,7 +36,7 @@ use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
 use crate::event::{AuthEvent, LineMeta, SourceId, lossless_text};
-use crate::sink::Sink;
+use crate::sink::{RunContext, Sink};
 use crate::source::{self, Input, LineInfo, LineReader, looks_binary};
 use crate::stats::{RejectSample, RunStats, SourceReport, SourceStats};
 use crate::time::{Timestamp, wall_clock_now};
@@ -368,6 +368,8 @@ struct Engine<'a> {
     enricher: Option<Box<dyn Enricher>>,
     detectors: Vec<Box<dyn Detector>>,
     sinks: &'a mut [Box<dyn Sink>],
+    /// Indexes of the sinks that want every event (reports).
+    event_sinks: Vec<usize>,
     lateness: i64,
     watermark: Timestamp,
     alerts: Vec<Alert>,
@@ -393,6 +395,11 @@ impl Engine<'_> {
         self.watermark = self.watermark.max(ev.ts);
         if let Some(e) = &mut self.enricher {
             e.enrich(&mut ev);
+        }
+        for &i in &self.event_sinks {
+            if let Some(s) = self.sinks.get_mut(i) {
+                s.observe_event(&ev);
+            }
         }
         for _ in 0..repeat {
             for d in &mut self.detectors {
@@ -485,6 +492,19 @@ impl Engine<'_> {
         for d in &self.detectors {
             stats.detector_counters.extend(d.counters());
         }
+        let enricher = &self.enricher;
+        let as_org = |asn| {
+            enricher
+                .as_ref()
+                .and_then(|e| e.as_org(asn).map(str::to_string))
+        };
+        let ctx = RunContext {
+            stats,
+            as_org: &as_org,
+        };
+        for s in self.sinks.iter_mut() {
+            s.summarize(&ctx);
+        }
         for s in self.sinks.iter_mut() {
             s.finish()?;
         }
@@ -511,12 +531,16 @@ pub fn scan(
         .iter()
         .map(|p| (p.input.id, p.input.display.clone()))
         .collect();
+    let event_sinks = (0..sinks.len())
+        .filter(|&i| sinks.get(i).is_some_and(|s| s.wants_events()))
+        .collect();
     let mut engine = Engine {
         names,
         current: None,
         enricher,
         detectors: build_detectors(cfg),
         sinks,
+        event_sinks,
         lateness: cfg.input.allowed_lateness.millis(),
         watermark: Timestamp(i64::MIN),
         alerts: Vec::new(),
