@@ -104,6 +104,9 @@ struct AsnWindow {
     successes: SlidingCount,
     sample: Vec<AccountKey>,
     last_seen: Timestamp,
+    /// The ASN's episode is at its highest severity: nothing more can be emitted before it
+    /// closes, so the per-failure detail was dropped and only activity is tracked.
+    saturated: bool,
 }
 
 impl HeapSize for AsnWindow {
@@ -269,6 +272,7 @@ impl Detector for StuffingAsnDetector {
         if ev.outcome != Outcome::Failure {
             if ev.outcome == Outcome::Success
                 && let Some(w) = self.asns.get_mut(&asn)
+                && !w.saturated
             {
                 w.successes.expire(now, window);
                 if w.successes.len() < max {
@@ -286,10 +290,35 @@ impl Detector for StuffingAsnDetector {
         {
             self.episodes.close_quiet(now, window);
         }
+        let at_top = self
+            .episodes
+            .get(&asn)
+            .is_some_and(|ep| ep.severity >= Severity::High);
         let state = self.asns.entry(asn).or_insert_with(|| AsnWindow {
             last_seen: ev.ts,
             ..AsnWindow::default()
         });
+        if at_top {
+            // A swarm over thousands of ASNs would otherwise keep every failure of each of
+            // them; the alert's evidence stays as of its last emission.
+            self.episodes.touch(&asn, ev.ts);
+            state.last_seen = state.last_seen.max(ev.ts);
+            if !state.saturated {
+                *state = AsnWindow {
+                    last_seen: state.last_seen,
+                    saturated: true,
+                    ..AsnWindow::default()
+                };
+            }
+            return;
+        }
+        if state.saturated {
+            // The episode closed: start counting afresh.
+            *state = AsnWindow {
+                last_seen: ev.ts,
+                ..AsnWindow::default()
+            };
+        }
         state.last_seen = state.last_seen.max(ev.ts);
         state.expire(now, window, cap);
         let account = ev.account.as_ref().map(|a| {
@@ -548,6 +577,32 @@ mod tests {
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id);
         assert_eq!(rise.evidence["distinct_accounts"], json!(200));
+    }
+
+    #[test]
+    fn at_high_the_asn_keeps_no_failures_until_its_episode_closes() {
+        let mut d = StuffingAsnDetector::new(StuffingAsnConfig::default());
+        let mut out = Vec::new();
+        // 200 addresses x 10 rounds: high at once (50 low addresses), then 1,950 more failures.
+        let events = spread(16276, 200, 10);
+        for ev in &events {
+            d.observe(ev, &mut out);
+        }
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].severity, Severity::High);
+        let w = &d.asns[&Asn(16276)];
+        assert!(w.saturated);
+        assert_eq!((w.failures.len(), w.ips.len(), w.accounts.len()), (0, 0, 0));
+        // Quiet for a whole window, then the same swarm again: a new episode.
+        let t0 = events.last().unwrap().ts.0 + 31 * MINUTE;
+        for ev in spread(16276, 25, 10) {
+            let mut ev = ev;
+            ev.ts = Timestamp(ev.ts.0 + t0);
+            d.observe(&ev, &mut out);
+        }
+        assert_eq!(out.len(), 3, "{out:#?}");
+        assert_ne!(out[1].id, out[0].id);
+        assert_eq!(out[1].evidence["failures"], json!(50));
     }
 
     #[test]
