@@ -191,6 +191,9 @@ pub struct AddressTable<V, const T: usize> {
 }
 
 impl<V: Default, const T: usize> AddressTable<V, T> {
+    /// Bytes of one light bucket: the hash key and the inline slot (plus one control byte).
+    pub const LIGHT_BUCKET_BYTES: usize = size_of::<(u64, LightSlot)>();
+
     /// A table of windows `window` ms long. `smallest_threshold` is the smallest event count
     /// at which the caller may act on an address: addresses stay light only below it. Each
     /// tally keeps at most `max_events` events per address (older ones are dropped first, an
@@ -321,12 +324,7 @@ impl<V: Default, const T: usize> AddressTable<V, T> {
     /// Bytes held: the light tables by capacity (cheap: no walk over the keys), the heavy
     /// entries one by one with `extra_bytes` for the caller's state.
     pub fn bytes(&self, extra_bytes: impl Fn(&V) -> usize) -> usize {
-        let light_bucket = size_of::<(u64, LightSlot)>() + 1;
-        let light: usize = self
-            .shards
-            .iter()
-            .map(|s| table_buckets(s.capacity()) * light_bucket)
-            .sum();
+        let light = self.light_bytes();
         let heavy_bucket = size_of::<(IpAddr, HeavyAddress<V, T>)>() + 1;
         let heavy = table_buckets(self.heavy.capacity()) * heavy_bucket
             + self
@@ -335,6 +333,15 @@ impl<V: Default, const T: usize> AddressTable<V, T> {
                 .map(|h| h.window.bytes() - size_of::<AddressWindow<T>>() + extra_bytes(&h.extra))
                 .sum::<usize>();
         light + heavy
+    }
+
+    /// Bytes of the light tier alone (its tables, by capacity).
+    pub fn light_bytes(&self) -> usize {
+        let light_bucket = size_of::<(u64, LightSlot)>() + 1;
+        self.shards
+            .iter()
+            .map(|s| table_buckets(s.capacity()) * light_bucket)
+            .sum()
     }
 
     /// Evicts the least recently active addresses beyond `max` (the oldest tenth more, so that
