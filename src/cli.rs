@@ -18,7 +18,9 @@ Examples:
   credwatch scan /var/log/nginx/ app/auth.jsonl
   credwatch scan --asn-db GeoLite2-ASN.mmdb -o alerts.jsonl access.log.*.gz
   credwatch parse --rejects --format nginx access.log | head
-  credwatch explain 370b2e56f4e20fcb sample-logs/";
+  credwatch explain 370b2e56f4e20fcb sample-logs/
+  credwatch tail --state-dir /var/lib/credwatch --webhook https://hooks.example/credwatch \
+      '/var/log/nginx/*access.log' /var/log/shop/auth.jsonl";
 
 /// credwatch: catches credential stuffing and account takeover in web and auth logs.
 #[derive(Debug, Parser)]
@@ -27,6 +29,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Operational log format on stderr: text or json (level from RUST_LOG, default info).
+    #[arg(
+        long = "log-format",
+        value_name = "FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: String,
 }
 
 /// Subcommands.
@@ -41,6 +51,54 @@ pub enum Command {
     /// Print the events behind one alert (give the same inputs and options as the scan).
     #[command(after_help = AFTER_HELP)]
     Explain(ExplainArgs),
+    /// Follow live logs as tail -F does (rotation, truncation, new files) and alert as they grow.
+    #[command(after_help = AFTER_HELP)]
+    Tail(TailArgs),
+}
+
+/// Where alerts go besides stdout (scan and tail).
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Write alerts (JSON lines) to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// POST alerts as JSON arrays to URL (repeatable). Signed with HMAC-SHA256 when the secret
+    /// is set by CREDWATCH_WEBHOOK_SECRET or --webhook-secret-file.
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// Webhook body: json (an array of alerts) or slack ({"text": ...}).
+    #[arg(long = "webhook-format", value_name = "FORMAT")]
+    pub webhook_format: Option<String>,
+    /// Read the webhook signing secret from FILE (instead of CREDWATCH_WEBHOOK_SECRET).
+    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+/// `credwatch tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Inputs and decoding options (paths may be globs, re-expanded as files appear).
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where alerts go.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+    /// Read the files that exist now from their beginning (default: from their end).
+    #[arg(long = "from-start")]
+    pub from_start: bool,
+    /// Keep file offsets, detector state and the webhook spool in DIR, so a restart (even
+    /// after kill -9) reads nothing twice, skips nothing and sends no alert twice.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Seconds between checkpoints (with --state-dir).
+    #[arg(long = "checkpoint-interval", value_name = "SECS", default_value = "5")]
+    pub checkpoint_interval: f64,
+    /// Poll files instead of using inotify (network file systems).
+    #[arg(long)]
+    pub poll: bool,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Options shared by every subcommand that reads logs.
@@ -75,9 +133,9 @@ pub struct ScanArgs {
     /// Inputs and decoding options.
     #[command(flatten)]
     pub input: InputArgs,
-    /// Write alerts to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Where alerts go.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
     /// Exit with code 1 when any alert was found.
     #[arg(long)]
     pub fail_on_alert: bool,

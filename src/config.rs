@@ -42,6 +42,10 @@ pub struct Config {
     pub detect: DetectConfig,
     /// Resource limits.
     pub limits: LimitsConfig,
+    /// Following live logs (`credwatch tail`).
+    pub tail: crate::source::follow::FollowConfig,
+    /// Webhook delivery settings shared by every `--webhook URL`.
+    pub webhook: crate::sink::WebhookConfig,
 }
 
 /// Section `[limits]`.

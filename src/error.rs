@@ -92,6 +92,12 @@ pub enum SourceError {
         /// The input path.
         path: PathBuf,
     },
+    /// Following files (`tail`) could not start or go on.
+    #[error("following files: {message}")]
+    Follow {
+        /// What went wrong.
+        message: String,
+    },
     /// `--strict` was given and a line was rejected.
     #[error("{path}:{line}: rejected ({error})")]
     Rejected {
@@ -154,3 +160,8 @@ pub enum Error {
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
+
+/// A detector's state could not be saved or restored (placeholder until snapshots land).
+#[derive(Debug, Default, thiserror::Error)]
+#[error("detector state snapshots are not available")]
+pub struct StateError;

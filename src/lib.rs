@@ -14,6 +14,7 @@ pub mod detect;
 pub mod enrich;
 pub mod error;
 pub mod event;
+pub mod live;
 pub mod metrics;
 pub mod pipeline;
 pub mod sink;

@@ -9,15 +9,27 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use credwatch::error::{Error, SinkError};
-use credwatch::pipeline::{self, RunOptions};
-use credwatch::sink::{JsonlSink, Sink};
-use credwatch::stats::RunStats;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use cli::{Cli, Command};
+use credwatch::config::Config;
+use credwatch::error::{Error, SinkError};
+use credwatch::live::{self, TailOptions};
+use credwatch::metrics::{Metrics, MetricsServer};
+use credwatch::pipeline::{self, RunOptions};
+use credwatch::sink::{JsonlSink, Sink, WebhookConfig, WebhookFormat, WebhookSink};
+use credwatch::stats::RunStats;
+use credwatch::time::wall_clock_now;
+
+use cli::{AlertArgs, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli.log_format) {
+        eprintln!("credwatch: error: {e:#}");
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -48,17 +60,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 paths: args.input.paths.clone(),
                 strict: args.input.strict,
             };
-            let out: Box<dyn Write + Send> = match &args.output {
-                Some(path) => Box::new(
-                    File::create(path).with_context(|| format!("creating {}", path.display()))?,
-                ),
-                None => Box::new(io::stdout()),
-            };
-            let target = args
-                .output
-                .as_ref()
-                .map_or("stdout".to_string(), |p| p.display().to_string());
-            let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonlSink::new(out, target, true))];
+            let (mut sinks, _) = build_sinks(&cfg, &args.alerts, None, true)?;
             let stats = pipeline::scan(&cfg, &opts, &mut sinks)?;
             if !args.input.quiet {
                 eprint!("{}", stats.render());
@@ -79,6 +81,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(exit_code(&stats, false))
         }
+        Command::Tail(args) => run_tail(args),
         Command::Explain(args) => {
             let cfg = args.input.config()?;
             let opts = RunOptions {
@@ -111,6 +114,137 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Operational logs (tracing) on stderr, as text or JSON; RUST_LOG filters (default info).
+fn init_logging(format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    match format {
+        "text" => builder.try_init().map_err(|e| anyhow::anyhow!("{e}")),
+        "json" => builder
+            .json()
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("{e}")),
+        other => anyhow::bail!("--log-format must be text or json, not {other:?}"),
+    }
+}
+
+/// The JSON-lines sink (stdout or `-o FILE`) and one webhook sink per `--webhook URL`. Returns
+/// the webhooks' counters too, for the metrics endpoint.
+fn build_sinks(
+    cfg: &Config,
+    args: &AlertArgs,
+    state_dir: Option<&std::path::Path>,
+    flush_each: bool,
+) -> Result<(
+    Vec<Box<dyn Sink>>,
+    Vec<(String, Arc<credwatch::sink::WebhookStats>)>,
+)> {
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(
+            File::options()
+                .create(true)
+                .append(state_dir.is_some())
+                .write(true)
+                .truncate(state_dir.is_none())
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+    let target = args
+        .output
+        .as_ref()
+        .map_or("stdout".to_string(), |p| p.display().to_string());
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonlSink::new(out, target, flush_each))];
+    let mut stats = Vec::new();
+    if args.webhooks.is_empty() {
+        anyhow::ensure!(
+            args.webhook_secret_file.is_none() && args.webhook_format.is_none(),
+            "--webhook-format and --webhook-secret-file need --webhook URL"
+        );
+        return Ok((sinks, stats));
+    }
+    let secret = credwatch::sink::load_secret(
+        std::env::var("CREDWATCH_WEBHOOK_SECRET").ok(),
+        args.webhook_secret_file.as_deref(),
+    )?;
+    for url in &args.webhooks {
+        let mut wc: WebhookConfig = cfg.webhook.clone();
+        wc.url = url.clone();
+        if let Some(f) = &args.webhook_format {
+            wc.format = f
+                .parse::<WebhookFormat>()
+                .map_err(anyhow::Error::msg)
+                .context("--webhook-format")?;
+        }
+        wc.secret = secret.clone();
+        wc.spool_dir = state_dir.map(|d| credwatch::sink::spool_dir_for(d, url));
+        wc.validate()?;
+        let sink = WebhookSink::new(wc)?;
+        stats.push((credwatch::sink::webhook::redact(url), sink.stats()));
+        sinks.push(Box::new(sink));
+    }
+    Ok((sinks, stats))
+}
+
+fn run_tail(args: cli::TailArgs) -> Result<ExitCode> {
+    anyhow::ensure!(!args.input.strict, "--strict applies to scan, not tail");
+    anyhow::ensure!(
+        args.checkpoint_interval > 0.0 && args.checkpoint_interval.is_finite(),
+        "--checkpoint-interval must be a positive number of seconds"
+    );
+    let cfg = args.input.config()?;
+    let mut follow = cfg.tail.clone();
+    follow.paths = args.input.paths.clone();
+    follow.from_start |= args.from_start;
+    if args.poll {
+        follow.use_notify = false;
+    }
+    let opts = TailOptions {
+        follow,
+        state_dir: args.state_dir.clone(),
+        checkpoint_interval: Duration::from_secs_f64(args.checkpoint_interval),
+        ..TailOptions::default()
+    };
+    let (mut sinks, hooks) = build_sinks(&cfg, &args.alerts, args.state_dir.as_deref(), true)?;
+    let metrics = Arc::new(Metrics::default());
+    if let Ok(mut m) = metrics.webhooks.lock() {
+        *m = hooks;
+    }
+    let _server = match args.metrics {
+        Some(addr) => {
+            let s = MetricsServer::start(addr, metrics.clone(), || wall_clock_now().0)
+                .with_context(|| format!("--metrics {addr}"))?;
+            tracing::info!(addr = %s.addr(), "serving Prometheus metrics on /metrics");
+            Some(s)
+        }
+        None => None,
+    };
+    // SIGINT / SIGTERM: stop reading, deliver what is pending, write the checkpoint.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing a signal handler")?;
+    }
+    let report = live::tail(&cfg, &opts, &mut sinks, &metrics, &stop)?;
+    if !args.input.quiet {
+        eprint!("{}", report.stats.render());
+        eprintln!(
+            "tail: {} checkpoints, {} files resumed, {} detectors restored, {} alerts not sent again, \
+             at most {} lines queued, lag at most {:.1} s",
+            report.checkpoints,
+            report.resumed_files,
+            report.restored_detectors,
+            report.suppressed_alerts,
+            report.max_queued_lines,
+            report.max_lag_secs
+        );
+    }
+    Ok(exit_code(&report.stats, false))
 }
 
 fn exit_code(stats: &RunStats, fail_on_alert: bool) -> ExitCode {

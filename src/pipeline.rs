@@ -59,14 +59,14 @@ pub struct RunOptions {
 }
 
 /// The result of classifying one line.
-enum LineOutcome {
+pub(crate) enum LineOutcome {
     Event(AuthEvent),
     Irrelevant,
     Blank,
     Rejected(ParseError),
 }
 
-fn classify(
+pub(crate) fn classify(
     decoder: &mut dyn Decoder,
     line: &[u8],
     info: &LineInfo,
@@ -360,18 +360,21 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
 }
 
 /// The detection half of the pipeline: enrich, detect, deliver, count.
-struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     /// Input names by source id, for attributing alerts in the summary.
-    names: HashMap<SourceId, String>,
+    pub(crate) names: HashMap<SourceId, String>,
     /// The input of the event being processed (`None` at the end of input).
     current: Option<SourceId>,
     enricher: Option<Box<dyn Enricher>>,
-    detectors: Vec<Box<dyn Detector>>,
-    sinks: &'a mut [Box<dyn Sink>],
+    pub(crate) detectors: Vec<Box<dyn Detector>>,
+    pub(crate) sinks: &'a mut [Box<dyn Sink>],
+    /// Live mode: sees each alert before the sinks and says whether to deliver it (an alert
+    /// already sent before a restart is not sent again).
+    pub(crate) gate: Option<Box<dyn AlertGate + 'a>>,
     /// Indexes of the sinks that want every event (reports).
     event_sinks: Vec<usize>,
     lateness: i64,
-    watermark: Timestamp,
+    pub(crate) watermark: Timestamp,
     alerts: Vec<Alert>,
     /// Bytes the detectors' state may hold.
     budget: usize,
@@ -379,13 +382,77 @@ struct Engine<'a> {
     budget_check_every: u32,
 }
 
+/// Live mode's say over alerts: whether to deliver one, and a note once it was delivered.
+pub(crate) trait AlertGate {
+    /// False: do not deliver `alert` (it was delivered before a restart).
+    fn allow(&mut self, alert: &Alert) -> bool;
+    /// `alert` was handed to every sink.
+    fn delivered(&mut self, alert: &Alert) -> Result<(), SinkError>;
+    /// A checkpoint covering every alert delivered so far was written.
+    fn checkpointed(&mut self) -> Result<(), SinkError>;
+    /// Alerts not delivered because they were delivered before.
+    fn suppressed(&self) -> u64;
+}
+
 /// Events between two measurements of the detectors' state against the memory budget, while the
 /// state is below half the budget, and once above it.
 const BUDGET_CHECK_EVERY: u32 = 65_536;
 const BUDGET_CHECK_NEAR: u32 = 16_384;
 
-impl Engine<'_> {
-    fn process(&mut self, mut ev: AuthEvent, stats: &mut RunStats) -> Result<(), SinkError> {
+impl<'a> Engine<'a> {
+    /// An engine with the detectors and enrichment of `cfg`, delivering to `sinks`.
+    pub(crate) fn new(
+        cfg: &Config,
+        names: HashMap<SourceId, String>,
+        sinks: &'a mut [Box<dyn Sink>],
+        stats: &mut RunStats,
+    ) -> Result<Engine<'a>, Error> {
+        let event_sinks = (0..sinks.len())
+            .filter(|&i| sinks.get(i).is_some_and(|s| s.wants_events()))
+            .collect();
+        stats.memory_budget = cfg.limits.memory_budget_mb.saturating_mul(1 << 20);
+        Ok(Engine {
+            names,
+            current: None,
+            enricher: build_enricher(cfg)?,
+            detectors: build_detectors(cfg),
+            sinks,
+            gate: None,
+            event_sinks,
+            lateness: cfg.input.allowed_lateness.millis(),
+            watermark: Timestamp(i64::MIN),
+            alerts: Vec::new(),
+            budget: usize::try_from(cfg.limits.memory_budget_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            events_since_budget_check: 0,
+            budget_check_every: BUDGET_CHECK_EVERY,
+        })
+    }
+
+    /// Advances event time without an event (live mode's idle ticks), so that windows drain
+    /// and episodes close on time.
+    pub(crate) fn advance(
+        &mut self,
+        watermark: Timestamp,
+        stats: &mut RunStats,
+    ) -> Result<(), SinkError> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        self.current = None;
+        for d in &mut self.detectors {
+            d.advance(watermark, &mut self.alerts);
+        }
+        self.share_alerts();
+        self.deliver(stats)
+    }
+
+    pub(crate) fn process(
+        &mut self,
+        mut ev: AuthEvent,
+        stats: &mut RunStats,
+    ) -> Result<(), SinkError> {
         self.current = Some(ev.origin.source);
         let repeat = ev.repeat.clamp(1, MAX_REPEAT);
         stats.count_event(ev.kind, ev.outcome, u64::from(repeat));
@@ -467,6 +534,11 @@ impl Engine<'_> {
             if let (Some(asn), None, Some(e)) = (alert.asn, &alert.as_org, &self.enricher) {
                 alert.as_org = e.as_org(asn).map(str::to_string);
             }
+            if let Some(gate) = &mut self.gate
+                && !gate.allow(&alert)
+            {
+                continue;
+            }
             *stats.alerts.entry(alert.rule).or_insert(0) += 1;
             let source = match self.current.and_then(|c| self.names.get(&c)) {
                 Some(name) => name.clone(),
@@ -476,11 +548,14 @@ impl Engine<'_> {
             for s in self.sinks.iter_mut() {
                 s.emit(&alert)?;
             }
+            if let Some(gate) = &mut self.gate {
+                gate.delivered(&alert)?;
+            }
         }
         Ok(())
     }
 
-    fn finish(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
+    pub(crate) fn finish(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
         let watermark = self.watermark;
         self.current = None;
         for d in &mut self.detectors {
@@ -489,6 +564,12 @@ impl Engine<'_> {
         self.share_alerts();
         self.deliver(stats)?;
         self.enforce_budget(stats);
+        self.finish_without_advance(stats)
+    }
+
+    /// Ends a run without advancing event time (live mode's shutdown: the logs go on, and
+    /// the checkpoint holds the detectors as they are): counters, then the sinks finish.
+    pub(crate) fn finish_without_advance(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
         for d in &self.detectors {
             stats.detector_counters.extend(d.counters());
         }
@@ -525,31 +606,12 @@ pub fn scan(
     let started = std::time::Instant::now();
     let factory = cfg.decoder_factory()?;
     let mut stats = RunStats::default();
-    let enricher = build_enricher(cfg)?;
     let prepared = prepare(cfg, &factory, opts, &mut stats)?;
     let names = prepared
         .iter()
         .map(|p| (p.input.id, p.input.display.clone()))
         .collect();
-    let event_sinks = (0..sinks.len())
-        .filter(|&i| sinks.get(i).is_some_and(|s| s.wants_events()))
-        .collect();
-    let mut engine = Engine {
-        names,
-        current: None,
-        enricher,
-        detectors: build_detectors(cfg),
-        sinks,
-        event_sinks,
-        lateness: cfg.input.allowed_lateness.millis(),
-        watermark: Timestamp(i64::MIN),
-        alerts: Vec::new(),
-        budget: usize::try_from(cfg.limits.memory_budget_mb.saturating_mul(1 << 20))
-            .unwrap_or(usize::MAX),
-        events_since_budget_check: 0,
-        budget_check_every: BUDGET_CHECK_EVERY,
-    };
-    stats.memory_budget = cfg.limits.memory_budget_mb.saturating_mul(1 << 20);
+    let mut engine = Engine::new(cfg, names, sinks, &mut stats)?;
 
     let mut streams: Vec<Stream> = Vec::with_capacity(prepared.len());
     for p in prepared {

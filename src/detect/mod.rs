@@ -64,6 +64,16 @@ pub trait Detector: Send {
         0
     }
 
+    /// The detector's whole state (not its config), for a checkpoint.
+    fn snapshot(&self) -> Result<serde_json::Value, crate::error::StateError> {
+        Err(crate::error::StateError::default())
+    }
+
+    /// Replaces the state with a snapshot taken by the same detector type.
+    fn restore(&mut self, _state: serde_json::Value) -> Result<(), crate::error::StateError> {
+        Err(crate::error::StateError::default())
+    }
+
     /// Counters for the run summary, such as keys tracked and keys evicted.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()

@@ -60,6 +60,11 @@ impl Sink for JsonlSink {
         res.map_err(|e| self.io(e))
     }
 
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        let res = self.out.flush();
+        res.map_err(|e| self.io(e))
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         let res = self.out.flush();
         res.map_err(|e| self.io(e))

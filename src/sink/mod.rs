@@ -40,6 +40,12 @@ pub trait Sink {
     /// detectors' alerts for it are emitted. Only called when [`Sink::wants_events`] is true.
     fn observe_event(&mut self, _ev: &AuthEvent) {}
 
+    /// Makes every alert emitted so far durable (on disk or delivered): live mode calls it
+    /// before it writes a checkpoint, so no alert of a checkpointed line can be lost.
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Called once after the last alert and before [`Sink::finish`], with the run's counters.
     fn summarize(&mut self, _ctx: &RunContext<'_>) {}
 

@@ -615,6 +615,13 @@ impl Sink for WebhookSink {
         Ok(())
     }
 
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        self.sync().map_err(|e| match e {
+            WebhookError::Spool { source, .. } => self.sink_error(source),
+            other => self.sink_error(std::io::Error::other(other.to_string())),
+        })
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         if self.closed {
             return Ok(());
