@@ -66,12 +66,12 @@ pub trait Detector: Send {
 
     /// The detector's whole state (not its config), for a checkpoint.
     fn snapshot(&self) -> Result<serde_json::Value, crate::error::StateError> {
-        Err(crate::error::StateError::default())
+        Err(crate::error::StateError)
     }
 
     /// Replaces the state with a snapshot taken by the same detector type.
     fn restore(&mut self, _state: serde_json::Value) -> Result<(), crate::error::StateError> {
-        Err(crate::error::StateError::default())
+        Err(crate::error::StateError)
     }
 
     /// Counters for the run summary, such as keys tracked and keys evicted.
