@@ -133,6 +133,9 @@ fn init_logging(format: &str) -> Result<()> {
     }
 }
 
+/// Each webhook's name (its URL without secrets) and counters.
+type WebhookCounters = Vec<(String, Arc<credwatch::sink::WebhookStats>)>;
+
 /// The JSON-lines sink (stdout or `-o FILE`) and one webhook sink per `--webhook URL`. Returns
 /// the webhooks' counters too, for the metrics endpoint.
 fn build_sinks(
@@ -140,10 +143,7 @@ fn build_sinks(
     args: &AlertArgs,
     state_dir: Option<&std::path::Path>,
     flush_each: bool,
-) -> Result<(
-    Vec<Box<dyn Sink>>,
-    Vec<(String, Arc<credwatch::sink::WebhookStats>)>,
-)> {
+) -> Result<(Vec<Box<dyn Sink>>, WebhookCounters)> {
     let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(
             File::options()
