@@ -2,6 +2,8 @@
 //! link), one module per area.
 
 mod cli;
+mod live;
+mod receiver;
 mod rules_orders;
 mod rules_stuffing;
 mod rules_takeover;

@@ -1,8 +1,10 @@
 //! Webhook sink: alerts POSTed as JSON arrays (or Slack messages) from a thread of their own.
 //!
 //! `emit` only enqueues (in memory, or appended to a durable spool), so a slow or dead receiver
-//! never holds up detection. The delivery thread sends batches of up to `batch_max` alerts, or
-//! whatever arrived within `batch_wait` of the first, and retries 5xx, 429 and network failures
+//! never holds up detection. The delivery thread sends at most one batch per `batch_wait`: an
+//! alert after a quiet spell goes out after 50 ms (with whatever else came in those 50 ms: the
+//! first alerts of an attack reach the receiver at once), and during a flood whatever arrived since the previous send goes out
+//! together, up to `batch_max` alerts (a full batch does not wait). It retries 5xx, 429 and network failures
 //! with exponential backoff for as long as the process runs. Delivery is at least once: the
 //! alert ids are in the body and in `X-Credwatch-Alert-Ids`, receivers de-duplicate by id.
 //!
@@ -133,7 +135,8 @@ pub struct WebhookConfig {
     pub format: WebhookFormat,
     /// A batch is sent as soon as it holds this many alerts.
     pub batch_max: usize,
-    /// … or this long after its first alert arrived, whichever comes first.
+    /// Otherwise batches are at least this far apart: an alert after a quiet spell is sent
+    /// within 50 ms, and alerts that come while the previous batch is this recent wait for it, together.
     #[serde(deserialize_with = "duration")]
     pub batch_wait: Duration,
     /// Limit for establishing a connection.
@@ -702,6 +705,8 @@ impl Worker {
         let mut batch: Vec<Record> = Vec::new();
         let mut spooled: Vec<(Record, Pos)> = Vec::new();
         let mut batch_started: Option<Instant> = None;
+        // When the previous batch went out: the next one waits until `batch_wait` after it.
+        let mut last_sent: Option<Instant> = None;
         let mut urgent = false;
         loop {
             let (closing, deadline, seen) = {
@@ -742,7 +747,8 @@ impl Worker {
             let due = batch.len() >= self.batch_max
                 || closing
                 || urgent
-                || batch_started.is_some_and(|t| now.duration_since(t) >= self.batch_wait);
+                || (last_sent.is_none_or(|t| now.duration_since(t) >= self.batch_wait)
+                    && batch_started.is_some_and(|t| now.duration_since(t) >= self.coalesce()));
             if !batch.is_empty() && due {
                 match self.deliver(&batch) {
                     Delivery::Stopped => break,
@@ -753,6 +759,7 @@ impl Worker {
                         batch.clear();
                         spooled.clear();
                         batch_started = None;
+                        last_sent = Some(Instant::now());
                         urgent = false;
                         continue;
                     }
@@ -765,9 +772,12 @@ impl Worker {
             if ctl.appended == seen && !ctl.closing {
                 // Wake for a new alert, at the batch's due time, or every second anyway (cheap
                 // insurance against a missed wake-up).
-                let wait = match batch_started {
-                    Some(t) => later(t, self.batch_wait).saturating_duration_since(now),
-                    None => Duration::from_secs(1),
+                let wait = match (batch_started, last_sent) {
+                    (Some(b), Some(t)) => later(t, self.batch_wait)
+                        .max(later(b, self.coalesce()))
+                        .saturating_duration_since(now),
+                    (Some(b), None) => later(b, self.coalesce()).saturating_duration_since(now),
+                    (None, _) => Duration::from_secs(1),
                 };
                 ctl = match self.shared.wake.wait_timeout(ctl, wait) {
                     Ok((g, _)) => g,
@@ -776,6 +786,12 @@ impl Worker {
             }
             drop(ctl);
         }
+    }
+
+    /// How long the first alert after a quiet spell waits for company: alerts raised by the same
+    /// event (an attack crossing several thresholds at once) go out in one request.
+    fn coalesce(&self) -> Duration {
+        self.batch_wait.min(Duration::from_millis(50))
     }
 
     /// Sends one batch until it is delivered, rejected, or the shutdown deadline passes.

@@ -133,7 +133,7 @@ fn batches_by_size_without_waiting() {
 }
 
 #[test]
-fn batches_by_time_after_the_first_alert() {
+fn a_quiet_webhook_sends_at_once_and_then_at_most_once_per_batch_wait() {
     let rx = Receiver::start([]);
     let mut sink = WebhookSink::new(WebhookConfig {
         batch_wait: Duration::from_millis(400),
@@ -141,16 +141,31 @@ fn batches_by_time_after_the_first_alert() {
     })
     .unwrap();
     let t0 = Instant::now();
-    emit_all(&mut sink, 0..2);
-    std::thread::sleep(Duration::from_millis(100));
-    emit_all(&mut sink, 2..3);
+    emit_all(&mut sink, 0..1);
     let reqs = rx.wait_for_requests(1, WAIT);
-    let after = reqs[0].at.duration_since(t0);
-    assert!(after >= Duration::from_millis(400), "sent after {after:?}");
-    assert!(after < Duration::from_millis(1500), "sent after {after:?}");
-    assert_eq!(reqs[0].alert_ids(), ids(0..3));
+    let first = reqs[0].at.duration_since(t0);
+    assert!(
+        first < Duration::from_millis(300),
+        "first sent after {first:?}"
+    );
+    // Two more right after: they wait for batch_wait after the first send, together.
+    emit_all(&mut sink, 1..3);
+    std::thread::sleep(Duration::from_millis(100));
+    emit_all(&mut sink, 3..4);
+    let reqs = rx.wait_for_requests(2, WAIT);
+    let gap = reqs[1].at.duration_since(reqs[0].at);
+    assert!(
+        gap >= Duration::from_millis(390),
+        "second sent {gap:?} after the first"
+    );
+    assert!(
+        gap < Duration::from_millis(1500),
+        "second sent {gap:?} after the first"
+    );
+    assert_eq!(reqs[0].alert_ids(), ids(0..1));
+    assert_eq!(reqs[1].alert_ids(), ids(1..4));
     sink.finish().unwrap();
-    assert_eq!(rx.requests().len(), 1);
+    assert_eq!(rx.requests().len(), 2);
 }
 
 #[test]

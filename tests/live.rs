@@ -1,0 +1,351 @@
+//! `credwatch tail` end to end: a real process following real files, a real HTTP receiver,
+//! real signals (`SIGTERM`, `kill -9`) and the real `logrotate`.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::receiver::{Receiver, Reply};
+use crate::util::{Scratch, root, run};
+
+const ASN_DB: &str = "sample-logs/asn/asn-extract.csv";
+
+/// The sample shop's application log: every rule fires on it.
+fn app_log() -> Vec<u8> {
+    std::fs::read(root().join("sample-logs/app/auth.jsonl")).expect("sample-logs/app/auth.jsonl")
+}
+
+/// `(id, severity)` of every alert a scan of `path` gives: what tail must deliver too.
+fn scan_alerts(path: &Path) -> Vec<(String, String)> {
+    let out = run(
+        &["scan", "-q", "--asn-db", ASN_DB, path.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    crate::util::json_lines(&out)
+        .iter()
+        .map(|a| pair(a))
+        .collect()
+}
+
+fn pair(a: &serde_json::Value) -> (String, String) {
+    (
+        a["id"].as_str().unwrap_or_default().to_string(),
+        a["severity"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn spawn_tail(args: &[&str], stderr_to: &Path) -> Child {
+    let err = std::fs::File::create(stderr_to).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_credwatch"))
+        .arg("tail")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("spawn credwatch tail")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig}");
+}
+
+/// Sends SIGTERM and waits (at most 20 s) for a clean exit.
+fn terminate(mut child: Child) {
+    signal(&child, "-TERM");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "tail exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < end, "tail did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill9(mut child: Child) {
+    signal(&child, "-KILL");
+    let _ = child.wait();
+}
+
+fn lines_of(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn append(path: &Path, data: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(data).unwrap();
+}
+
+/// `(id, severity)` pairs of every alert the receiver answered 2xx, in delivery order.
+fn delivered(rx: &Receiver) -> Vec<(String, String)> {
+    rx.requests()
+        .iter()
+        .filter(|r| r.reply.is_success())
+        .flat_map(|r| {
+            r.json()
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(pair)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The line boundary nearest to the middle of `data`.
+fn halves(data: &[u8]) -> (&[u8], &[u8]) {
+    let mid = data.len() / 2;
+    let cut = data[mid..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(data.len(), |i| mid + i + 1);
+    data.split_at(cut)
+}
+
+#[test]
+fn tail_and_scan_give_the_same_alerts() {
+    let dir = Scratch::new("tail-same");
+    let log = dir.write("auth.jsonl", &app_log());
+    let want = scan_alerts(&log);
+    assert!(want.len() >= 20, "{want:?}");
+    let out = dir.path().join("alerts.jsonl");
+    let child = spawn_tail(
+        &[
+            "--from-start",
+            "--asn-db",
+            ASN_DB,
+            "-o",
+            out.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+        &dir.path().join("stderr.txt"),
+    );
+    wait_for("tail's alerts", Duration::from_secs(60), || {
+        lines_of(&out).len() >= want.len()
+    });
+    terminate(child);
+    let got: Vec<_> = lines_of(&out).iter().map(pair).collect();
+    assert_eq!(got, want);
+    let err = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap();
+    assert!(err.contains("6,743 lines"), "{err}");
+}
+
+/// A receiver outage and a `kill -9` in the middle of the log: after the restart nothing is
+/// read twice, nothing is skipped, every alert of the scan is delivered once, in one piece.
+#[test]
+fn kill_9_and_a_receiver_outage_lose_nothing_and_send_nothing_twice() {
+    let dir = Scratch::new("tail-kill9");
+    let data = app_log();
+    let (first, second) = halves(&data);
+    let log = dir.path().join("auth.jsonl");
+    append(&log, b"");
+    let whole = dir.write("whole.jsonl", &data);
+    let want: BTreeSet<_> = scan_alerts(&whole).into_iter().collect();
+
+    // The receiver is down (503) while the first half is written.
+    let rx = Receiver::start([]);
+    rx.set_default(Reply::Status(503));
+    let state = dir.path().join("state");
+    let out = dir.path().join("alerts.jsonl");
+    let args = [
+        "--asn-db",
+        ASN_DB,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--checkpoint-interval",
+        "0.2",
+        "--webhook",
+        &rx.url(),
+        "-o",
+        out.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ];
+    let child = spawn_tail(&args, &dir.path().join("stderr1.txt"));
+    std::thread::sleep(Duration::from_millis(500));
+    append(&log, first);
+    // Wait until the first half is through detection and checkpointed (the alerts are in the
+    // JSON-lines output and the spool), with the receiver still refusing.
+    wait_for("the first half's alerts", Duration::from_secs(60), || {
+        !lines_of(&out).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    let before_kill = lines_of(&out).len();
+    assert!(delivered(&rx).is_empty());
+    kill9(child);
+
+    // While credwatch is down the log grows; then the receiver recovers and credwatch restarts.
+    append(&log, second);
+    rx.set_default(Reply::Status(200));
+    let child = spawn_tail(&args, &dir.path().join("stderr2.txt"));
+    // (On a timeout the assertions below show what is missing.)
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end && delivered(&rx).iter().cloned().collect::<BTreeSet<_>>() != want {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1_500));
+    terminate(child);
+
+    let got = delivered(&rx);
+    let unique: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(unique, want, "the alerts of a scan of the whole log");
+    assert_eq!(
+        got.len(),
+        unique.len(),
+        "an alert was delivered twice: {got:?}"
+    );
+    assert!(before_kill > 0 && before_kill < want.len(), "{before_kill}");
+    let err = std::fs::read_to_string(dir.path().join("stderr2.txt")).unwrap();
+    assert!(err.contains("1 files resumed"), "{err}");
+}
+
+/// The real logrotate (`create`, the Debian default) rotates the log twice while the shop's
+/// lines are written; tail delivers the same alerts as a scan of the whole log.
+#[test]
+fn logrotate_create_while_writing_loses_no_alert() {
+    let logrotate = Path::new("/usr/sbin/logrotate");
+    if !logrotate.exists() {
+        eprintln!("skipped: /usr/sbin/logrotate is missing (apt-get install logrotate)");
+        return;
+    }
+    let dir = Scratch::new("tail-logrotate");
+    let data = app_log();
+    let whole = dir.write("whole.jsonl", &data);
+    let want = scan_alerts(&whole);
+    let logdir = dir.path().join("log");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let log = logdir.join("auth.jsonl");
+    append(&log, b"");
+    let conf = dir.write(
+        "logrotate.conf",
+        format!(
+            "{} {{\n  rotate 5\n  create\n  missingok\n  nocompress\n}}\n",
+            log.display()
+        )
+        .as_bytes(),
+    );
+    let out = dir.path().join("alerts.jsonl");
+    let child = spawn_tail(
+        &[
+            "--asn-db",
+            ASN_DB,
+            "-o",
+            out.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+        &dir.path().join("stderr.txt"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let chunks: Vec<&[u8]> = split_lines(&data, 3);
+    for (i, chunk) in chunks.iter().enumerate() {
+        // The writer reopens its log after each rotation, as nginx does on USR1.
+        append(&log, chunk);
+        std::thread::sleep(Duration::from_millis(300));
+        if i + 1 < chunks.len() {
+            let st = Command::new(logrotate)
+                .arg("-f")
+                .arg("-s")
+                .arg(dir.path().join("logrotate.state"))
+                .arg(&conf)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+    }
+    wait_for("tail's alerts", Duration::from_secs(60), || {
+        lines_of(&out).len() >= want.len()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    terminate(child);
+    let got: Vec<_> = lines_of(&out).iter().map(pair).collect();
+    assert_eq!(got, want);
+    assert!(logdir.join("auth.jsonl.2").exists());
+}
+
+/// `data` cut into `n` pieces at line boundaries.
+fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 1..=n {
+        let target = data.len() * k / n;
+        let end = if k == n {
+            data.len()
+        } else {
+            data[target..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |i| target + i + 1)
+        };
+        out.push(&data[start..end]);
+        start = end;
+    }
+    out
+}
+
+#[test]
+fn metrics_are_served_while_tailing() {
+    let dir = Scratch::new("tail-metrics");
+    let log = dir.write("auth.jsonl", &app_log());
+    let port = Receiver::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = spawn_tail(
+        &[
+            "--from-start",
+            "--metrics",
+            &addr,
+            "-o",
+            dir.path().join("alerts.jsonl").to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+        &dir.path().join("stderr.txt"),
+    );
+    let mut body = String::new();
+    wait_for("metrics", Duration::from_secs(30), || {
+        body = get(&addr, "/metrics").unwrap_or_default();
+        body.contains("credwatch_lines_read_total 6743\n")
+    });
+    terminate(child);
+    assert!(body.contains("credwatch_events_total "), "{body}");
+    assert!(
+        body.contains("credwatch_alerts_total{rule=\"stuffing.ip\"} "),
+        "{body}"
+    );
+    assert!(body.contains("credwatch_lag_seconds "), "{body}");
+}
+
+fn get(addr: &str, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
