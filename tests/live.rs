@@ -27,7 +27,7 @@ fn scan_alerts(path: &Path) -> Vec<(String, String)> {
     assert_eq!(out.status.code(), Some(0));
     crate::util::json_lines(&out)
         .iter()
-        .map(|a| pair(a))
+        .map(pair)
         .collect()
 }
 
