@@ -25,10 +25,7 @@ fn scan_alerts(path: &Path) -> Vec<(String, String)> {
         None,
     );
     assert_eq!(out.status.code(), Some(0));
-    crate::util::json_lines(&out)
-        .iter()
-        .map(pair)
-        .collect()
+    crate::util::json_lines(&out).iter().map(pair).collect()
 }
 
 fn pair(a: &serde_json::Value) -> (String, String) {
