@@ -223,22 +223,24 @@ fn kill_9_and_a_receiver_outage_lose_nothing_and_send_nothing_twice() {
     assert!(err.contains("1 files resumed"), "{err}");
 }
 
-/// The real logrotate (`create`, the Debian default) rotates the log twice while the shop's
-/// lines are written; tail delivers the same alerts as a scan of the whole log.
+/// An nginx access log that the real logrotate rotates twice (`create`, Debian's default) while
+/// the writer appends and reopens: tail delivers to a real webhook receiver the same alerts as a
+/// scan of the whole log.
 #[test]
-fn logrotate_create_while_writing_loses_no_alert() {
+fn logrotate_create_while_nginx_writes_loses_no_alert() {
     let logrotate = Path::new("/usr/sbin/logrotate");
     if !logrotate.exists() {
         eprintln!("skipped: /usr/sbin/logrotate is missing (apt-get install logrotate)");
         return;
     }
     let dir = Scratch::new("tail-logrotate");
-    let data = app_log();
-    let whole = dir.write("whole.jsonl", &data);
+    let data = std::fs::read(root().join("sample-logs/web1/access.log")).unwrap();
+    let whole = dir.write("whole.log", &data);
     let want = scan_alerts(&whole);
+    assert!(want.len() >= 5, "{want:?}");
     let logdir = dir.path().join("log");
     std::fs::create_dir_all(&logdir).unwrap();
-    let log = logdir.join("auth.jsonl");
+    let log = logdir.join("access.log");
     append(&log, b"");
     let conf = dir.write(
         "logrotate.conf",
@@ -248,13 +250,15 @@ fn logrotate_create_while_writing_loses_no_alert() {
         )
         .as_bytes(),
     );
-    let out = dir.path().join("alerts.jsonl");
+    let rx = Receiver::start([]);
     let child = spawn_tail(
         &[
             "--asn-db",
             ASN_DB,
+            "--webhook",
+            &rx.url(),
             "-o",
-            out.to_str().unwrap(),
+            dir.path().join("alerts.jsonl").to_str().unwrap(),
             log.to_str().unwrap(),
         ],
         &dir.path().join("stderr.txt"),
@@ -276,14 +280,14 @@ fn logrotate_create_while_writing_loses_no_alert() {
             assert!(st.success());
         }
     }
-    wait_for("tail's alerts", Duration::from_secs(60), || {
-        lines_of(&out).len() >= want.len()
-    });
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end && delivered(&rx).len() < want.len() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_millis(500));
     terminate(child);
-    let got: Vec<_> = lines_of(&out).iter().map(pair).collect();
-    assert_eq!(got, want);
-    assert!(logdir.join("auth.jsonl.2").exists());
+    assert_eq!(delivered(&rx), want);
+    assert!(logdir.join("access.log.2").exists());
 }
 
 /// `data` cut into `n` pieces at line boundaries.
