@@ -350,3 +350,37 @@ fn get(addr: &str, path: &str) -> Option<String> {
     s.read_to_string(&mut body).ok()?;
     Some(body)
 }
+
+/// A forensic scan can post its alerts too: signed, every alert delivered before it exits.
+#[test]
+fn scan_posts_signed_alerts_to_a_webhook() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let rx = Receiver::start([]);
+    let log = root().join("sample-logs/app/auth.jsonl");
+    let want = scan_alerts(&log);
+    let out = Command::new(env!("CARGO_BIN_EXE_credwatch"))
+        .args(["scan", "-q", "--asn-db", ASN_DB, "--webhook", &rx.url()])
+        .arg(&log)
+        .current_dir(root())
+        .env("CREDWATCH_WEBHOOK_SECRET", "s3cret")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(delivered(&rx), want);
+    for r in rx.requests() {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+        mac.update(&r.body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            r.header("X-Credwatch-Signature"),
+            Some(format!("sha256={hex}").as_str())
+        );
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+    }
+}
