@@ -3,7 +3,7 @@
 mod cli;
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -70,9 +70,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let cfg = args.input.config()?;
+            let progress: Option<Arc<dyn pipeline::Progress>> = (!args.input.quiet
+                && io::stderr().is_terminal())
+            .then(|| Arc::new(Bar::new()) as Arc<dyn pipeline::Progress>);
             let opts = RunOptions {
                 paths: args.input.paths.clone(),
                 strict: args.input.strict,
+                progress,
             };
             let (mut sinks, _) = build_sinks(&cfg, &args.alerts, None, true)?;
             let stats = pipeline::scan(&cfg, &opts, &mut sinks)?;
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = RunOptions {
                 paths: args.input.paths.clone(),
                 strict: args.input.strict,
+                progress: None,
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = RunOptions {
                 paths: args.input.paths.clone(),
                 strict: args.input.strict,
+                progress: None,
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
@@ -127,6 +133,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The scan's progress bar on stderr (bytes, lines/s, ETA); a spinner when the inputs' size is
+/// unknown (gzip, stdin).
+#[derive(Debug)]
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        Bar(bar)
+    }
+}
+
+impl pipeline::Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        let style = if total_bytes > 0 {
+            self.0.set_length(total_bytes);
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}"
+        } else {
+            "{spinner} [{elapsed_precise}] {bytes} read {msg}"
+        };
+        if let Ok(s) = indicatif::ProgressStyle::with_template(style) {
+            self.0.set_style(s);
+        }
+    }
+
+    fn update(&self, bytes: u64, lines: u64) {
+        self.0.set_position(bytes);
+        let secs = self.0.elapsed().as_secs_f64().max(1e-3);
+        self.0.set_message(format!(
+            "{} lines ({:.2} M lines/s)",
+            credwatch::alert::thousands(lines),
+            lines as f64 / secs / 1e6
+        ));
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -37,7 +37,7 @@ use crate::enrich::asn::AsnEnricher;
 use crate::error::{Error, ParseError, SinkError, SourceError};
 use crate::event::{AuthEvent, LineMeta, SourceId, lossless_text};
 use crate::sink::{RunContext, Sink};
-use crate::source::{self, Input, LineInfo, LineReader, looks_binary};
+use crate::source::{self, Input, InputPath, LineInfo, LineReader, looks_binary};
 use crate::stats::{RejectSample, RunStats, SourceReport, SourceStats};
 use crate::time::{Timestamp, wall_clock_now};
 
@@ -56,6 +56,20 @@ pub struct RunOptions {
     pub paths: Vec<PathBuf>,
     /// Stop at the first rejected line.
     pub strict: bool,
+    /// Told how far a scan has got (a progress bar).
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+/// Receives a scan's progress: the binary draws a progress bar with it.
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// The bytes all inputs hold (their sizes on disk; compressed inputs count as their
+    /// compressed size), known once the inputs are opened.
+    fn start(&self, total_bytes: u64);
+    /// Bytes and lines read so far (decompressed bytes for compressed inputs are scaled to
+    /// their share of the file, so the bar still ends at the total).
+    fn update(&self, bytes: u64, lines: u64);
+    /// The scan is over.
+    fn finish(&self);
 }
 
 /// The result of classifying one line.
@@ -612,6 +626,16 @@ pub fn scan(
         .map(|p| (p.input.id, p.input.display.clone()))
         .collect();
     let mut engine = Engine::new(cfg, names, sinks, &mut stats)?;
+    // Plain files only: a compressed input's or stdin's size says nothing about what it holds.
+    let total_bytes = prepared
+        .iter()
+        .map(|p| match &p.input.path {
+            InputPath::File(path) if !p.compressed => {
+                std::fs::metadata(path).map_or(0, |m| m.len())
+            }
+            _ => 0,
+        })
+        .sum();
 
     let mut streams: Vec<Stream> = Vec::with_capacity(prepared.len());
     for p in prepared {
@@ -642,6 +666,19 @@ pub fn scan(
         .then(|| OverlapDedup::new(cfg.input.overlap_tolerance.millis()));
     let mut released = Vec::new();
 
+    let progress = opts.progress.as_deref();
+    if let Some(p) = progress {
+        p.start(total_bytes);
+    }
+    let report_progress = |streams: &[Stream]| {
+        if let Some(p) = progress {
+            let (bytes, lines) = streams.iter().fold((0, 0), |(b, l), s| {
+                (b + s.report.stats.bytes, l + s.report.stats.lines)
+            });
+            p.update(bytes, lines);
+        }
+    };
+
     // Heap of (time, source, line, stream index) of each stream's head event.
     let mut heap = BinaryHeap::new();
     for (i, stream) in streams.iter_mut().enumerate() {
@@ -657,8 +694,11 @@ pub fn scan(
         };
         if stream.buffer.is_empty() {
             refill(stream, cfg.input.reject_samples, &mut stats)?;
-        }
-        if let Some(head) = stream.buffer.front() {
+            if let Some(head) = stream.buffer.front() {
+                heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
+            }
+            report_progress(&streams);
+        } else if let Some(head) = stream.buffer.front() {
             heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
         }
         match &mut dedup {
@@ -683,6 +723,9 @@ pub fn scan(
             .collect();
     }
     engine.finish(&mut stats)?;
+    if let Some(p) = progress {
+        p.finish();
+    }
     stats.sources = streams.into_iter().map(|s| s.report).collect();
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(stats)
