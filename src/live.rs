@@ -167,6 +167,14 @@ pub fn tail(
         engine.watermark = Timestamp(c.watermark);
     }
     engine.gate = Some(Box::new(gate));
+    tracing::info!(
+        paths = ?opts.follow.paths,
+        from_start = opts.follow.from_start,
+        state_dir = ?opts.state_dir,
+        resumed_files = report.resumed_files,
+        restored_detectors = report.restored_detectors,
+        "following"
+    );
 
     // The reader thread.
     let capacity = (opts.queue_lines / BATCH_LINES).max(1);
@@ -358,6 +366,7 @@ pub fn tail(
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     let _ = reader.join();
+    tracing::info!("stopping: delivering pending alerts and writing the checkpoint");
 
     // Shutdown: the final checkpoint first (sinks made durable), then the sinks finish.
     for s in engine.sinks.iter_mut() {
@@ -534,6 +543,7 @@ fn write_checkpoint(
         detectors,
     };
     state.save(&c)?;
+    tracing::debug!(files = c.files.len(), watermark = c.watermark, "checkpoint written");
     if let Some(gate) = engine.gate.as_mut() {
         gate.checkpointed()?;
     }
