@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory};
+use crate::dedup::OverlapDedup;
 use crate::error::{Error, SinkError, SourceError};
 use crate::event::SourceId;
 use crate::metrics::Metrics;
@@ -110,6 +111,39 @@ enum Msg {
     End(Option<String>),
 }
 
+/// The engine behind the de-duplication of copies across inputs.
+struct Detection<'a> {
+    engine: Engine<'a>,
+    dedup: Option<OverlapDedup>,
+    released: Vec<crate::event::AuthEvent>,
+}
+
+impl Detection<'_> {
+    fn process(&mut self, ev: crate::event::AuthEvent, stats: &mut RunStats) -> Result<(), Error> {
+        match &mut self.dedup {
+            Some(d) => {
+                d.push(ev, &mut self.released);
+                for ev in self.released.drain(..) {
+                    self.engine.process(ev, stats)?;
+                }
+            }
+            None => self.engine.process(ev, stats)?,
+        }
+        Ok(())
+    }
+
+    /// Releases every event held back for pairing.
+    fn flush(&mut self, stats: &mut RunStats) -> Result<(), Error> {
+        if let Some(d) = &mut self.dedup {
+            d.flush(&mut self.released);
+            for ev in self.released.drain(..) {
+                self.engine.process(ev, stats)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One followed file as the engine sees it.
 struct Slot {
     path: PathBuf,
@@ -167,11 +201,25 @@ pub fn tail(
         engine.watermark = Timestamp(c.watermark);
     }
     engine.gate = Some(Box::new(gate));
+    // Copies of one action in several inputs count once, as in a scan.
+    let several = opts.follow.paths.len() > 1
+        || opts
+            .follow
+            .paths
+            .iter()
+            .any(|p| p.to_string_lossy().contains(['*', '?', '[']));
+    let mut det = Detection {
+        engine,
+        dedup: (cfg.input.dedup_overlapping_sources && several)
+            .then(|| OverlapDedup::new(cfg.input.overlap_tolerance.millis())),
+        released: Vec::new(),
+    };
     tracing::info!(
         paths = ?opts.follow.paths,
         from_start = opts.follow.from_start,
         state_dir = ?opts.state_dir,
         resumed_files = report.resumed_files,
+        dedup = det.dedup.is_some(),
         restored_detectors = report.restored_detectors,
         "following"
     );
@@ -255,18 +303,18 @@ pub fn tail(
                 let queued = metrics.queued_lines.load(Ordering::Relaxed) + lines.len() as u64;
                 report.max_queued_lines = report.max_queued_lines.max(queued);
                 for (i, path, stdin) in new_files {
-                    let source = SourceId(u32::try_from(i).unwrap_or(u32::MAX));
                     let display = if stdin {
                         "-".to_string()
                     } else {
                         path.display().to_string()
                     };
-                    engine.names.insert(source, display.clone());
+                    // One source per path: a rotated file and its successor are one input (for
+                    // attribution and for pairing copies across inputs).
                     let report_index = match reports.iter().position(|r| r.path == display) {
                         Some(k) => k,
                         None => {
                             reports.push(SourceReport {
-                                path: display,
+                                path: display.clone(),
                                 format: "auto",
                                 compressed: false,
                                 stats: SourceStats::default(),
@@ -274,6 +322,8 @@ pub fn tail(
                             reports.len() - 1
                         }
                     };
+                    let source = SourceId(u32::try_from(report_index).unwrap_or(u32::MAX));
+                    det.engine.names.insert(source, display);
                     slots.insert(
                         i,
                         Slot {
@@ -291,7 +341,7 @@ pub fn tail(
                     process_line(
                         cfg,
                         &factory,
-                        &mut engine,
+                        &mut det,
                         &mut slots,
                         &mut reports,
                         &mut positions,
@@ -302,7 +352,7 @@ pub fn tail(
                 }
                 if had_events {
                     last_event_wall = Instant::now();
-                    let newest = engine.watermark.0;
+                    let newest = det.engine.watermark.0;
                     if newest > i64::MIN {
                         metrics.newest_event_ms.store(newest, Ordering::Relaxed);
                         let lag = metrics.lag_seconds(wall_clock_now().0);
@@ -311,20 +361,21 @@ pub fn tail(
                 }
             }
             Msg::Idle => {
-                // No line for a while: event time goes on as the wall clock does, so windows
-                // drain and episodes close without waiting for the next line.
+                // No line for a while: copies held for pairing are released, and event time
+                // goes on as the wall clock does, so windows drain and episodes close without
+                // waiting for the next line.
+                det.flush(&mut stats)?;
                 if last_idle_advance.elapsed() >= Duration::from_secs(1)
-                    && engine.watermark.0 > i64::MIN
+                    && det.engine.watermark.0 > i64::MIN
                 {
                     last_idle_advance = Instant::now();
                     let idle = i64::try_from(last_event_wall.elapsed().as_millis()).unwrap_or(0);
-                    let target = Timestamp(engine.watermark.0.saturating_add(idle));
-                    let newest = engine.watermark;
-                    engine.advance(target, &mut stats)?;
+                    let target = Timestamp(det.engine.watermark.0.saturating_add(idle));
+                    let newest = det.engine.watermark;
+                    det.engine.advance(target, &mut stats)?;
                     // The watermark stays the newest event time: what the idle tick advanced
                     // is the detectors' view, not the evidence.
-                    engine.watermark = newest;
-                    last_event_wall = Instant::now();
+                    det.engine.watermark = newest;
                 }
             }
             Msg::End(err) => {
@@ -335,7 +386,7 @@ pub fn tail(
         if let Some(s) = &state
             && last_checkpoint.elapsed() >= opts.checkpoint_interval
         {
-            write_checkpoint(s, &mut engine, &positions)?;
+            write_checkpoint(s, &mut det, &mut stats, &positions)?;
             report.checkpoints += 1;
             metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
             last_checkpoint = Instant::now();
@@ -350,7 +401,7 @@ pub fn tail(
                     process_line(
                         cfg,
                         &factory,
-                        &mut engine,
+                        &mut det,
                         &mut slots,
                         &mut reports,
                         &mut positions,
@@ -369,13 +420,22 @@ pub fn tail(
     tracing::info!("stopping: delivering pending alerts and writing the checkpoint");
 
     // Shutdown: the final checkpoint first (sinks made durable), then the sinks finish.
-    for s in engine.sinks.iter_mut() {
+    det.flush(&mut stats)?;
+    for s in det.engine.sinks.iter_mut() {
         s.checkpoint()?;
     }
     if let Some(s) = &state {
-        write_checkpoint(s, &mut engine, &positions)?;
+        write_checkpoint(s, &mut det, &mut stats, &positions)?;
         report.checkpoints += 1;
     }
+    if let Some(d) = &det.dedup {
+        stats.duplicates = d
+            .dropped()
+            .into_iter()
+            .filter_map(|(id, n)| det.engine.names.get(&id).map(|name| (name.clone(), n)))
+            .collect();
+    }
+    let mut engine = det.engine;
     let gate = engine.gate.take();
     engine.finish_without_advance(&mut stats)?;
     if let Some(g) = gate {
@@ -393,7 +453,7 @@ pub fn tail(
 fn process_line(
     cfg: &Config,
     factory: &DecoderFactory,
-    engine: &mut Engine<'_>,
+    det: &mut Detection<'_>,
     slots: &mut HashMap<usize, Slot>,
     reports: &mut [SourceReport],
     positions: &mut BTreeMap<usize, FileCheckpoint>,
@@ -457,7 +517,7 @@ fn process_line(
             r.stats.events += 1;
             metrics.events.fetch_add(1, Ordering::Relaxed);
             let late_before = stats.late_events;
-            engine.process(ev, stats)?;
+            det.process(ev, stats)?;
             if stats.late_events > late_before {
                 metrics.late_events.fetch_add(1, Ordering::Relaxed);
             }
@@ -510,9 +570,13 @@ fn restore_detectors(engine: &mut Engine<'_>, c: &Checkpoint) -> usize {
 
 fn write_checkpoint(
     state: &StateDir,
-    engine: &mut Engine<'_>,
+    det: &mut Detection<'_>,
+    stats: &mut RunStats,
     positions: &BTreeMap<usize, FileCheckpoint>,
 ) -> Result<(), Error> {
+    // A checkpointed line must have reached the detectors: copies held for pairing go now.
+    det.flush(stats)?;
+    let engine = &mut det.engine;
     // Every alert of a checkpointed line must be durable before the checkpoint says the line
     // is done.
     for s in engine.sinks.iter_mut() {
@@ -543,7 +607,11 @@ fn write_checkpoint(
         detectors,
     };
     state.save(&c)?;
-    tracing::debug!(files = c.files.len(), watermark = c.watermark, "checkpoint written");
+    tracing::debug!(
+        files = c.files.len(),
+        watermark = c.watermark,
+        "checkpoint written"
+    );
     if let Some(gate) = engine.gate.as_mut() {
         gate.checkpointed()?;
     }
