@@ -154,3 +154,14 @@ pub enum Error {
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
+
+/// A detector's state could not be snapshotted or restored (a checkpoint from another version,
+/// a damaged file). The caller starts that detector fresh with a warning.
+#[derive(Debug, thiserror::Error)]
+#[error("state of detector {detector}: {message}")]
+pub struct StateError {
+    /// The detector's rule id (`stuffing.ip`).
+    pub detector: &'static str,
+    /// What serde said, or which version was found.
+    pub message: String,
+}
