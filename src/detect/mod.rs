@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use crate::alert::Alert;
+use crate::error::StateError;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
@@ -16,6 +17,7 @@ pub mod compromise;
 pub mod episode;
 pub mod orders;
 pub mod reset_flood;
+pub mod state;
 pub mod stuffing_asn;
 pub mod stuffing_global;
 pub mod stuffing_ip;
@@ -68,6 +70,15 @@ pub trait Detector: Send {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+
+    /// The detector's whole state (not its config), for a checkpoint: a JSON value
+    /// `{"version": 1, "detector": "<rule id>", "state": ...}` (see [`state`]).
+    fn snapshot(&self) -> Result<serde_json::Value, StateError>;
+
+    /// Replaces the state with a snapshot taken by the same detector type (the config stays
+    /// the one this detector was built with). On error the detector is unchanged; a snapshot
+    /// of another format version is an error, and the caller then starts fresh.
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), StateError>;
 }
 
 /// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how
