@@ -407,6 +407,100 @@ mod tests {
         assert!(serde_json::from_str::<ExactF64>(r#""12,5""#).is_err());
     }
 
+    /// Every event of the sample logs, enriched, in the order the pipeline's detectors see them.
+    fn sample_events() -> Vec<crate::event::AuthEvent> {
+        use crate::error::SinkError;
+        use crate::event::AuthEvent;
+        use crate::sink::Sink;
+        use std::sync::{Arc, Mutex};
+
+        struct Collect(Arc<Mutex<Vec<AuthEvent>>>);
+        impl Sink for Collect {
+            fn emit(&mut self, _: &crate::alert::Alert) -> Result<(), SinkError> {
+                Ok(())
+            }
+            fn wants_events(&self) -> bool {
+                true
+            }
+            fn observe_event(&mut self, ev: &AuthEvent) {
+                self.0.lock().unwrap().push(ev.clone());
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+        let mut cfg = Config::default();
+        cfg.asn.db.push(root.join("asn/asn-extract.csv"));
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Collect(Arc::clone(&events)))];
+        let opts = crate::pipeline::RunOptions {
+            paths: vec![root],
+            strict: false,
+        };
+        crate::pipeline::scan(&cfg, &opts, &mut sinks).unwrap();
+        drop(sinks);
+        Arc::try_unwrap(events).unwrap().into_inner().unwrap()
+    }
+
+    /// Feeds the whole detector set as the pipeline does (each event to every detector, then
+    /// its alerts to every detector's `on_alert`, one level).
+    fn feed_set(
+        ds: &mut [Box<dyn Detector>],
+        events: &[crate::event::AuthEvent],
+    ) -> Vec<crate::alert::Alert> {
+        let mut all = Vec::new();
+        for ev in events {
+            let mut alerts = Vec::new();
+            for d in ds.iter_mut() {
+                d.observe(ev, &mut alerts);
+            }
+            let mut derived = Vec::new();
+            for a in &alerts {
+                for d in ds.iter_mut() {
+                    d.on_alert(a, &mut derived);
+                }
+            }
+            all.extend(alerts);
+            all.extend(derived);
+        }
+        all
+    }
+
+    #[test]
+    fn the_sample_logs_give_the_same_alerts_across_restarts() {
+        let events = sample_events();
+        assert!(events.len() > 5_000, "{}", events.len());
+        let reload_set = |ds: &[Box<dyn Detector>]| -> Vec<Box<dyn Detector>> {
+            let text: Vec<String> = ds
+                .iter()
+                .map(|d| serde_json::to_string(&d.snapshot().unwrap()).unwrap())
+                .collect();
+            let mut fresh = all();
+            for (d, t) in fresh.iter_mut().zip(&text) {
+                d.restore(serde_json::from_str(t).unwrap()).unwrap();
+            }
+            fresh
+        };
+        // The uninterrupted run shares the seeds of the restarted one (copies of its empty state).
+        let mut restarted = all();
+        let mut whole = reload_set(&restarted);
+        let want = feed_set(&mut whole, &events);
+        assert!(want.len() > 20, "{}", want.len());
+        let mut got = Vec::new();
+        let mut from = 0;
+        for split in [
+            events.len() / 7,
+            events.len() / 3,
+            events.len() / 2,
+            events.len() * 5 / 6,
+            events.len(),
+        ] {
+            got.extend(feed_set(&mut restarted, &events[from..split]));
+            restarted = reload_set(&restarted);
+            from = split;
+        }
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got, want);
+    }
+
     proptest! {
         /// Damaged snapshot text never panics a restore: it is an error (or, when the damage
         /// happens to be well-formed, a state).
