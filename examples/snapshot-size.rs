@@ -10,7 +10,8 @@
 //! detectors (`build_detectors`) the same events, in the same order, and passes their alerts
 //! through `on_alert` as the pipeline does. Then, per detector, it times `snapshot()`, the
 //! serialization of that value to JSON text (what the checkpoint writes), the parse of the text
-//! and `restore()`, and prints the sizes.
+//! and `restore()`, then the text path (`write_snapshot` to a `Vec`, `read_snapshot`), and
+//! prints the sizes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -96,6 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "detector", "state_bytes", "json_bytes", "snap_ms", "write_ms", "parse_ms", "restore_ms"
     );
     let (mut total_bytes, mut total_ms) = (0usize, 0f64);
+    let mut direct_total = (0usize, 0f64, 0f64);
     for d in ds.iter() {
         let t = Instant::now();
         let value = d.snapshot()?;
@@ -126,10 +128,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         total_bytes += text.len();
         total_ms += snap + write;
+        // The text path: no value tree.
+        let t = Instant::now();
+        let mut direct = Vec::with_capacity(text.len());
+        d.write_snapshot(&mut direct)?;
+        let direct_write = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        fresh.read_snapshot(&direct)?;
+        let direct_read = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{:<20} {:>12} {:>12} {:>21.1} {:>21.1}   (write_snapshot, read_snapshot)",
+            "",
+            "",
+            direct.len(),
+            direct_write,
+            direct_read
+        );
+        direct_total.0 += direct.len();
+        direct_total.1 += direct_write;
+        direct_total.2 += direct_read;
     }
     println!(
         "total: {total_bytes} bytes of JSON, {total_ms:.1} ms to snapshot and serialize ({:.0} MB/s)",
         total_bytes as f64 / 1e6 / (total_ms / 1e3)
+    );
+    println!(
+        "text path: {} bytes, write_snapshot {:.1} ms ({:.0} MB/s), read_snapshot {:.1} ms ({:.0} MB/s)",
+        direct_total.0,
+        direct_total.1,
+        direct_total.0 as f64 / 1e6 / (direct_total.1 / 1e3),
+        direct_total.2,
+        direct_total.0 as f64 / 1e6 / (direct_total.2 / 1e3)
     );
     Ok(())
 }

@@ -79,6 +79,14 @@ pub trait Detector: Send {
     /// the one this detector was built with). On error the detector is unchanged; a snapshot
     /// of another format version is an error, and the caller then starts fresh.
     fn restore(&mut self, state: serde_json::Value) -> Result<(), StateError>;
+
+    /// [`Detector::snapshot`] written to `out` as JSON text (the same document), without
+    /// building the value tree: for a large state that tree costs several times the text in
+    /// memory and about half the time. Pass a buffered writer.
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError>;
+
+    /// [`Detector::restore`] from the JSON text of a snapshot, without a value tree.
+    fn read_snapshot(&mut self, text: &[u8]) -> Result<(), StateError>;
 }
 
 /// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how
