@@ -251,6 +251,31 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn key_hashers_are_random_per_run_and_restore_their_seed() {
+        let (a, b) = (KeyHasher::default(), KeyHasher::default());
+        assert_ne!(a.seed(), b.seed());
+        assert_ne!(a.hash(b"alice"), b.hash(b"alice"));
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(text, a.seed().to_string());
+        let back: KeyHasher = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.hash(b"alice"), a.hash(b"alice"));
+        // Fixed per seed in every process (a restored map must find its keys).
+        assert_eq!(
+            KeyHasher::with_seed(7).hash(b"alice"),
+            KeyHasher::with_seed(7).hash(b"alice")
+        );
+        assert!(serde_json::from_str::<KeyHasher>("-1").is_err());
+        // Pinned: the same seed hashes the same in every process and build, so snapshots
+        // written by this build restore in the next one. If a foldhash update changes this
+        // value, old snapshots would restore with every per-key map unreachable: bump the
+        // snapshot version (detect::state::VERSION) with it.
+        assert_eq!(
+            KeyHasher::with_seed(7).hash(b"alice"),
+            6_846_068_006_126_955_641
+        );
+    }
+
+    #[test]
     fn distinct_counts_and_expires() {
         let mut w = SlidingDistinct::new(1_000);
         for (t, k) in [(1, 1), (2, 2), (3, 1), (4, 3)] {
