@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::event::Asn;
@@ -78,6 +78,17 @@ impl Serialize for Rule {
     }
 }
 
+impl<'de> Deserialize<'de> for Rule {
+    /// The stable rule id, as `Serialize` writes it.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Rule, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
+    }
+}
+
 /// How urgent an alert is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Severity {
@@ -109,6 +120,23 @@ impl Severity {
 impl Serialize for Severity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    /// The contract's lower-case name, as `Serialize` writes it.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Severity, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown severity {name:?}")))
     }
 }
 
@@ -222,6 +250,28 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_and_severities_deserialize_their_names() {
+        for rule in Rule::ALL {
+            let text = serde_json::to_string(&rule).unwrap();
+            assert_eq!(serde_json::from_str::<Rule>(&text).unwrap(), rule);
+        }
+        let s: Vec<Severity> =
+            serde_json::from_str(r#"["info","low","medium","high","critical"]"#).unwrap();
+        assert_eq!(
+            s,
+            [
+                Severity::Info,
+                Severity::Low,
+                Severity::Medium,
+                Severity::High,
+                Severity::Critical
+            ]
+        );
+        assert!(serde_json::from_str::<Severity>(r#""High""#).is_err());
+        assert!(serde_json::from_str::<Rule>(r#""stuffing""#).is_err());
+    }
 
     #[test]
     fn ids_are_stable_and_distinct() {

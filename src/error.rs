@@ -161,7 +161,13 @@ pub enum Error {
     Sink(#[from] SinkError),
 }
 
-/// A detector's state could not be saved or restored (placeholder until snapshots land).
-#[derive(Debug, Default, thiserror::Error)]
-#[error("detector state snapshots are not available")]
-pub struct StateError;
+/// A detector's state could not be snapshotted or restored (a checkpoint from another version,
+/// a damaged file). The caller starts that detector fresh with a warning.
+#[derive(Debug, thiserror::Error)]
+#[error("state of detector {detector}: {message}")]
+pub struct StateError {
+    /// The detector's rule id (`stuffing.ip`).
+    pub detector: &'static str,
+    /// What serde said, or which version was found.
+    pub message: String,
+}

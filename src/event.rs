@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::time::Timestamp;
@@ -84,6 +84,15 @@ impl fmt::Display for EventKind {
 impl Serialize for EventKind {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    /// The canonical name only (what `Serialize` writes).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventKind, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        EventKind::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event kind {name:?}")))
     }
 }
 
@@ -174,6 +183,24 @@ impl Serialize for FailureReason {
     }
 }
 
+impl<'de> Deserialize<'de> for FailureReason {
+    /// The canonical name only (what `Serialize` writes), not the synonyms of
+    /// [`FailureReason::from_name`], so a damaged value is an error rather than `other`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FailureReason, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        [
+            FailureReason::UnknownAccount,
+            FailureReason::BadPassword,
+            FailureReason::Locked,
+            FailureReason::MfaFailed,
+            FailureReason::Other,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown failure reason {name:?}")))
+    }
+}
+
 /// A normalized account identifier: trimmed and lower-cased, so `Alice@Example.com ` and
 /// `alice@example.com` are one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,8 +244,18 @@ impl Serialize for AccountKey {
     }
 }
 
+impl<'de> Deserialize<'de> for AccountKey {
+    /// Through [`AccountKey::normalize`] (idempotent, so a serialized key comes back as it was),
+    /// so a deserialized key keeps the type's invariant; empty and `-` are errors.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AccountKey, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        AccountKey::normalize(&raw)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an account: {raw:?}")))
+    }
+}
+
 /// An autonomous system number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Asn(pub u32);
 
@@ -270,8 +307,21 @@ impl fmt::Display for AddressHash {
 }
 
 impl Serialize for AddressHash {
+    /// The short display form, or the full 64 bits inside a detector snapshot
+    /// ([`crate::time`]'s snapshot format).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if crate::time::in_snapshot_format() {
+            s.serialize_u64(self.0)
+        } else {
+            s.collect_str(self)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AddressHash {
+    /// The full 64-bit value only: the 12-digit display form has lost 16 bits.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AddressHash, D::Error> {
+        u64::deserialize(d).map(AddressHash)
     }
 }
 
@@ -429,6 +479,55 @@ pub fn lossless_text(b: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_types_deserialize_what_they_serialize() {
+        let k = AccountKey::normalize(" Alice@Example.COM ").unwrap();
+        let text = serde_json::to_string(&k).unwrap();
+        assert_eq!(text, r#""alice@example.com""#);
+        assert_eq!(serde_json::from_str::<AccountKey>(&text).unwrap(), k);
+        // Through the normalization: a raw value comes back normalized; no account is an error.
+        let raw: AccountKey = serde_json::from_str(r#"" Bob ""#).unwrap();
+        assert_eq!(raw.as_str(), "bob");
+        assert!(serde_json::from_str::<AccountKey>(r#""-""#).is_err());
+        for kind in EventKind::ALL {
+            let text = serde_json::to_string(&kind).unwrap();
+            assert_eq!(serde_json::from_str::<EventKind>(&text).unwrap(), kind);
+        }
+        for r in [
+            "unknown_account",
+            "bad_password",
+            "locked",
+            "mfa_failed",
+            "other",
+        ] {
+            let reason: FailureReason = serde_json::from_value(serde_json::json!(r)).unwrap();
+            assert_eq!(reason.as_str(), r);
+        }
+        assert!(serde_json::from_str::<FailureReason>(r#""invalid_user""#).is_err());
+        assert_eq!(serde_json::from_str::<Asn>("14061").unwrap(), Asn(14061));
+        // An address hash prints 48 bits for people and keeps all 64 in a snapshot.
+        let h = AddressHash(0xfedc_ba98_7654_3210);
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#""fedcba987654""#);
+        let exact = crate::time::with_snapshot_format(|| serde_json::to_string(&h)).unwrap();
+        assert_eq!(exact, "18364758544493064720");
+        assert_eq!(serde_json::from_str::<AddressHash>(&exact).unwrap(), h);
+        assert!(serde_json::from_str::<AddressHash>(r#""fedcba987654""#).is_err());
+    }
+
+    proptest::proptest! {
+        /// Normalization is idempotent, so a key deserialized through it is the key that was
+        /// serialized (a restored map finds its entries).
+        #[test]
+        fn account_normalization_is_idempotent(raw in ".{0,40}", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            for k in [AccountKey::normalize(&raw), AccountKey::normalize_bytes(&bytes)].into_iter().flatten() {
+                let again = AccountKey::normalize(k.as_str());
+                proptest::prop_assert_eq!(again.as_ref(), Some(&k));
+                let text = serde_json::to_string(&k).unwrap();
+                proptest::prop_assert_eq!(serde_json::from_str::<AccountKey>(&text).unwrap(), k);
+            }
+        }
+    }
 
     #[test]
     fn accounts_normalize_case_and_space() {

@@ -97,8 +97,8 @@ struct Checkpoint {
     /// Event time the detectors had reached.
     watermark: i64,
     files: Vec<FileCheckpoint>,
-    /// Detector name → its snapshot.
-    detectors: BTreeMap<String, serde_json::Value>,
+    /// Detectors whose snapshot is in the checkpoint directory (`<name>.json`).
+    detectors: Vec<String>,
 }
 
 enum Msg {
@@ -197,7 +197,9 @@ pub fn tail(
     };
     let mut engine = Engine::new(cfg, HashMap::new(), sinks, &mut stats)?;
     if let Some(c) = &checkpoint {
-        report.restored_detectors = restore_detectors(&mut engine, c);
+        if let Some(st) = &state {
+            report.restored_detectors = restore_detectors(&mut engine, st, c);
+        }
         engine.watermark = Timestamp(c.watermark);
     }
     engine.gate = Some(Box::new(gate));
@@ -553,15 +555,19 @@ fn file_mtime(path: &Path) -> Option<Timestamp> {
     Some(Timestamp(i64::try_from(d.as_millis()).ok()?))
 }
 
-fn restore_detectors(engine: &mut Engine<'_>, c: &Checkpoint) -> usize {
+fn restore_detectors(engine: &mut Engine<'_>, state: &StateDir, c: &Checkpoint) -> usize {
     let mut restored = 0;
     for d in engine.detectors.iter_mut() {
-        let Some(v) = c.detectors.get(d.name()) else {
+        if !c.detectors.iter().any(|n| n == d.name()) {
             continue;
-        };
-        match d.restore(v.clone()) {
+        }
+        let path = state.detector_path(d.name());
+        let result = fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| d.read_snapshot(&text).map_err(|e| e.to_string()));
+        match result {
             Ok(()) => restored += 1,
-            Err(e) => tracing::warn!(detector = d.name(), error = %e,
+            Err(e) => tracing::warn!(detector = d.name(), path = %path.display(), error = %e,
                 "detector state in the checkpoint could not be restored; starting it afresh"),
         }
     }
@@ -582,12 +588,11 @@ fn write_checkpoint(
     for s in engine.sinks.iter_mut() {
         s.checkpoint()?;
     }
-    let mut detectors = BTreeMap::new();
+    let generation = state.begin()?;
+    let mut detectors = Vec::new();
     for d in &engine.detectors {
-        match d.snapshot() {
-            Ok(v) => {
-                detectors.insert(d.name().to_string(), v);
-            }
+        match state.write_detector(&generation, d.as_ref()) {
+            Ok(()) => detectors.push(d.name().to_string()),
             Err(e) => tracing::warn!(detector = d.name(), error = %e,
                 "detector state left out of the checkpoint"),
         }
@@ -606,7 +611,7 @@ fn write_checkpoint(
         files,
         detectors,
     };
-    state.save(&c)?;
+    state.commit(&generation, &c)?;
     tracing::debug!(
         files = c.files.len(),
         watermark = c.watermark,
@@ -618,22 +623,50 @@ fn write_checkpoint(
     Ok(())
 }
 
-/// The state directory: `checkpoint.json`, `emitted.log`, and the webhook spools (`webhook/`).
+/// The state directory:
+///
+/// - `CURRENT`: the name of the newest complete checkpoint directory, replaced atomically;
+/// - `ckpt-<n>/`: `checkpoint.json` (file positions, watermark) and one `<detector>.json`
+///   snapshot per detector. A checkpoint is written into a new directory, fsync'd, and only then
+///   named in `CURRENT`, so a crash at any moment leaves the previous one whole;
+/// - `emitted.log`: alerts delivered since the newest checkpoint;
+/// - `webhook/`: the webhook spools.
+///
+/// Everything in it is as private as the logs (addresses, account names, the hash seeds), so it
+/// is created with mode 0700.
 #[derive(Debug)]
 struct StateDir {
     dir: PathBuf,
 }
 
+/// A checkpoint directory being written.
+struct Generation {
+    name: String,
+    dir: PathBuf,
+}
+
 impl StateDir {
     fn open(dir: &Path) -> Result<StateDir, Error> {
-        fs::create_dir_all(dir).map_err(|e| state_error(dir, e))?;
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| state_error(dir, e))?;
         Ok(StateDir {
             dir: dir.to_path_buf(),
         })
     }
 
-    fn checkpoint_path(&self) -> PathBuf {
-        self.dir.join("checkpoint.json")
+    fn current(&self) -> Option<String> {
+        let name = fs::read_to_string(self.dir.join("CURRENT")).ok()?;
+        let name = name.trim();
+        (name.starts_with("ckpt-") && !name.contains('/')).then(|| name.to_string())
+    }
+
+    fn detector_path(&self, name: &str) -> PathBuf {
+        let generation = self.current().unwrap_or_default();
+        self.dir.join(generation).join(format!("{name}.json"))
     }
 
     fn ledger_path(&self) -> PathBuf {
@@ -641,12 +674,11 @@ impl StateDir {
     }
 
     fn load(&self) -> Result<Option<Checkpoint>, Error> {
-        let path = self.checkpoint_path();
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(state_error(&path, e)),
+        let Some(generation) = self.current() else {
+            return Ok(None);
         };
+        let path = self.dir.join(&generation).join("checkpoint.json");
+        let text = fs::read(&path).map_err(|e| state_error(&path, e))?;
         let c: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
             state_error(
                 &path,
@@ -661,21 +693,58 @@ impl StateDir {
         Ok(Some(c))
     }
 
-    /// Writes the checkpoint atomically: a temporary file, fsync, rename, fsync of the directory.
-    fn save(&self, c: &Checkpoint) -> Result<(), Error> {
-        let path = self.checkpoint_path();
-        let tmp = self.dir.join("checkpoint.json.tmp");
+    /// A fresh checkpoint directory, numbered after the current one.
+    fn begin(&self) -> Result<Generation, Error> {
+        let n = self
+            .current()
+            .and_then(|c| c.trim_start_matches("ckpt-").parse::<u64>().ok())
+            .map_or(1, |n| n + 1);
+        let name = format!("ckpt-{n}");
+        let dir = self.dir.join(&name);
+        // A directory left by a crash half-way through its writing.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).map_err(|e| state_error(&dir, e))?;
+        Ok(Generation { name, dir })
+    }
+
+    fn write_detector(&self, g: &Generation, d: &dyn crate::detect::Detector) -> Result<(), Error> {
+        let path = g.dir.join(format!("{}.json", d.name()));
         let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            let mut w = std::io::BufWriter::new(&mut f);
-            serde_json::to_writer(&mut w, c).map_err(std::io::Error::other)?;
-            w.flush()?;
-            drop(w);
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(&self.dir)?.sync_all()
+            let f = File::create(&path)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            d.write_snapshot(&mut w).map_err(std::io::Error::other)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()
         };
         write().map_err(|e| state_error(&path, e))
+    }
+
+    /// Writes `checkpoint.json` into `g`, then names `g` in `CURRENT` (temporary file, fsync,
+    /// rename, fsync of the directory) and removes older checkpoint directories.
+    fn commit(&self, g: &Generation, c: &Checkpoint) -> Result<(), Error> {
+        let path = g.dir.join("checkpoint.json");
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&path)?;
+            serde_json::to_writer(&mut f, c).map_err(std::io::Error::other)?;
+            f.sync_all()?;
+            File::open(&g.dir)?.sync_all()?;
+            let tmp = self.dir.join("CURRENT.tmp");
+            let mut f = File::create(&tmp)?;
+            f.write_all(format!("{}\n", g.name).as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.dir.join("CURRENT"))?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| state_error(&path, e))?;
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with("ckpt-") && name != g.name {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn ledger(&self) -> Result<File, Error> {

@@ -6,6 +6,7 @@
 //! the clock (for elapsed-time reporting and syslog year inference), and clippy forbids
 //! `SystemTime::now` everywhere else.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -110,9 +111,69 @@ impl fmt::Display for Timestamp {
 }
 
 impl Serialize for Timestamp {
+    /// RFC 3339 text (the alert contract), or the exact millisecond count inside
+    /// [`with_snapshot_format`].
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if in_snapshot_format() {
+            s.serialize_i64(self.0)
+        } else {
+            s.collect_str(self)
+        }
     }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    /// Milliseconds since the epoch (what a snapshot holds), or RFC 3339 text.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("milliseconds since the epoch or an RFC 3339 date-time")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                i64::try_from(v)
+                    .map(Timestamp)
+                    .map_err(|_| E::custom("timestamp out of range"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                parse_rfc3339(v.as_bytes())
+                    .ok_or_else(|| E::custom(format!("not an RFC 3339 date-time: {v:?}")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+thread_local! {
+    /// Set while detector state is being serialized (see [`with_snapshot_format`]).
+    static SNAPSHOT_FORMAT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the types whose `Serialize` is written for people ([`Timestamp`] as RFC 3339,
+/// [`crate::event::AddressHash`] as 12 hex digits) serializing their exact value instead, so a
+/// detector snapshot restores losslessly (a watermark of `i64::MIN` has no RFC 3339 form, an
+/// address hash is 64 bits). A flag rather than `#[serde(with)]` on every field because
+/// timestamps sit deep inside tuples, queues and generic containers of every detector's state;
+/// the alert contract's output is unchanged outside `f`.
+pub(crate) fn with_snapshot_format<R>(f: impl FnOnce() -> R) -> R {
+    /// Restores the previous flag even if `f` panics.
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SNAPSHOT_FORMAT.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(SNAPSHOT_FORMAT.with(|c| c.replace(true)));
+    f()
+}
+
+/// True inside [`with_snapshot_format`].
+pub(crate) fn in_snapshot_format() -> bool {
+    SNAPSHOT_FORMAT.with(Cell::get)
 }
 
 /// Whether `year` is a Gregorian leap year.
@@ -388,6 +449,31 @@ pub fn wall_clock_now() -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_serialize_for_people_and_exactly_in_snapshots() {
+        let t = Timestamp(1_763_633_702_123);
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#""2025-11-20T10:15:02.123Z""#
+        );
+        let exact = with_snapshot_format(|| serde_json::to_string(&t)).unwrap();
+        assert_eq!(exact, "1763633702123");
+        // The flag is scoped: outside it, the contract's text again.
+        assert!(!in_snapshot_format());
+        for text in [exact.as_str(), r#""2025-11-20T10:15:02.123Z""#] {
+            assert_eq!(serde_json::from_str::<Timestamp>(text).unwrap(), t);
+        }
+        // A sentinel with no RFC 3339 form survives a snapshot.
+        let min = with_snapshot_format(|| serde_json::to_string(&Timestamp(i64::MIN))).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Timestamp>(&min).unwrap(),
+            Timestamp(i64::MIN)
+        );
+        assert!(serde_json::from_str::<Timestamp>("18446744073709551615").is_err());
+        assert!(serde_json::from_str::<Timestamp>(r#""yesterday""#).is_err());
+        assert!(serde_json::from_str::<Timestamp>("1.5").is_err());
+    }
 
     #[test]
     fn civil_round_trip() {

@@ -60,7 +60,7 @@ impl Default for BruteforceAccountConfig {
 }
 
 /// One failed login inside an account's window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Failure {
     ts: Timestamp,
     ip: Option<IpAddr>,
@@ -70,7 +70,7 @@ struct Failure {
 /// Per-account state: one small queue of failures. Most failing accounts fail once or twice
 /// (typos, list noise), so the state is a single allocation; counts by reason and distinct
 /// addresses are derived from the queue, which is short until an account is hammered.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct AccountWindow {
     failures: VecDeque<Failure>,
     last_seen: Timestamp,
@@ -107,8 +107,9 @@ impl AccountWindow {
 }
 
 /// The `bruteforce.account` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BruteforceAccountDetector {
+    #[serde(skip)]
     cfg: BruteforceAccountConfig,
     accounts: HashMap<AccountKey, AccountWindow, foldhash::quality::RandomState>,
     episodes: Episodes<AccountKey>,
@@ -142,6 +143,8 @@ impl BruteforceAccountDetector {
 }
 
 impl Detector for BruteforceAccountDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::BruteforceAccount.as_str()
     }
@@ -364,6 +367,47 @@ mod tests {
             d.observe(ev, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_restart_keeps_windows_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        // One address retrying (medium at 20, high at 100), then 12 addresses round robin on
+        // another account, then the first account again after its episode closed.
+        let mut evs: Vec<_> = (0..120)
+            .map(|i| {
+                fail(
+                    i * SECOND,
+                    "203.0.113.5",
+                    "alice",
+                    FailureReason::BadPassword,
+                )
+            })
+            .collect();
+        evs.extend((0..40).map(|i| {
+            let ip = format!("198.51.100.{}", i % 12);
+            let t = 200 * SECOND + i * 30 * SECOND;
+            fail(t, &ip, "Myamamoto80@example.jp", FailureReason::Locked)
+        }));
+        evs.extend((0..25).map(|i| {
+            let t = 4 * 3_600 * SECOND + i * SECOND;
+            fail(t, "203.0.113.5", "alice", FailureReason::BadPassword)
+        }));
+        evs.sort_by_key(|e| e.ts);
+        let inputs = events(&evs);
+        let make = || BruteforceAccountDetector::new(BruteforceAccountConfig::default());
+        let all = restart_anywhere(make, &inputs, 5);
+        assert_eq!(all.len(), 4, "{all:#?}");
+        // alice's episode is open at input 50: the rise keeps its id and nothing reopens.
+        let (before, after) = restart_at(make, &inputs, 50);
+        assert_eq!(before.len(), 1);
+        assert_eq!(
+            (after[0].severity, &after[0].id),
+            (Severity::High, &before[0].id)
+        );
+        // The round robin's episode is open and at high: the restart must stay silent on it.
+        let (_, after) = restart_at(make, &inputs, 145);
+        assert_eq!(after.len(), 1, "only alice's new episode: {after:#?}");
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl Default for CompromiseConfig {
 }
 
 /// A remembered successful login.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Success {
     ts: Timestamp,
     account: AccountKey,
@@ -93,7 +93,7 @@ struct Success {
 }
 
 /// A source named by a stuffing alert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Attack {
     rule: Rule,
     ids: Vec<String>,
@@ -103,7 +103,7 @@ struct Attack {
     rate_at_alert: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Source {
     Ip(IpAddr),
     Asn(Asn),
@@ -118,7 +118,7 @@ const FAILS_PER_ASN: usize = 256;
 /// millions of addresses with one or two failures each: the two newest failures on different
 /// accounts (fingerprints of the seeded account hash; 0 = no account), 24 bytes inline. That is
 /// all a tie asks of an address: did it fail on an account other than the one that got in.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 struct IpFails {
     ts: [i64; 2],
     fp: [u32; 2],
@@ -151,7 +151,7 @@ impl IpFails {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct FailMem {
     /// (time, hash of the account or 0, address) of the latest failures.
     recent: VecDeque<(Timestamp, u64, Option<IpAddr>)>,
@@ -183,7 +183,7 @@ impl FailMem {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountMem {
     logins: LoginHistory,
     last_seen: Timestamp,
@@ -191,15 +191,16 @@ struct AccountMem {
 
 /// Recent failed logins of one account (kept apart from the login history so that a list of
 /// unknown accounts cannot crowd out real accounts' histories).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountFailures {
     times: SlidingCount,
     last: Timestamp,
 }
 
 /// The `compromise.login` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CompromiseDetector {
+    #[serde(skip)]
     cfg: CompromiseConfig,
     /// Per-account maps are keyed by a seeded 64-bit hash of the account (`acct_hash`): no key
     /// allocation per event; a collision (about 1 in 10^7 at a million accounts) only merges
@@ -211,6 +212,7 @@ pub struct CompromiseDetector {
     asn_fail: HashMap<Asn, FailMem, foldhash::quality::RandomState>,
     site_failures: SlidingCount,
     recent: VecDeque<Success>,
+    #[serde(with = "crate::detect::state::pairs")]
     attacks: HashMap<Source, Attack, foldhash::quality::RandomState>,
     episodes: Episodes<u64>,
     hasher: KeyHasher,
@@ -459,6 +461,8 @@ impl CompromiseDetector {
 }
 
 impl Detector for CompromiseDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::CompromiseLogin.as_str()
     }
@@ -749,6 +753,127 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_restart_keeps_failures_attacks_histories_and_episodes() {
+        use crate::detect::state::testing::{Input, restart_anywhere, restart_at};
+        let mut evs = Vec::new();
+        // A usual login long before, so one success later has a history.
+        evs.push(login(
+            0,
+            "ynomura63@example.com",
+            "211.17.139.223",
+            4713,
+            Outcome::Success,
+        ));
+        for i in 0..30 {
+            let t = HOUR + i * 10 * SECOND;
+            evs.push(login(
+                t,
+                &format!("u{i}@x.jp"),
+                ATTACKER,
+                14061,
+                Outcome::Failure,
+            ));
+        }
+        evs.push(login(
+            HOUR + 2 * MINUTE,
+            "ikeda.miyu61@example.com",
+            ATTACKER,
+            14061,
+            Outcome::Success,
+        ));
+        evs.push(login(
+            HOUR + 6 * MINUTE,
+            "ynomura63@example.com",
+            ATTACKER,
+            14061,
+            Outcome::Success,
+        ));
+        // The same account again: the open episode says nothing more.
+        evs.push(login(
+            HOUR + 7 * MINUTE,
+            "ynomura63@example.com",
+            ATTACKER,
+            14061,
+            Outcome::Success,
+        ));
+        // Five failures then a success on one account, from an ordinary address.
+        for i in 0..5 {
+            let t = HOUR + 8 * MINUTE + i * 20 * SECOND;
+            evs.push(login(
+                t,
+                "a@example.com",
+                "198.51.100.7",
+                4713,
+                Outcome::Failure,
+            ));
+        }
+        evs.push(login(
+            HOUR + 11 * MINUTE,
+            "a@example.com",
+            "198.51.100.7",
+            4713,
+            Outcome::Success,
+        ));
+        // A new address in an ASN under a stuffing.asn alert.
+        evs.push(login(
+            HOUR + 12 * MINUTE,
+            "z@example.com",
+            "103.5.140.9",
+            14061,
+            Outcome::Success,
+        ));
+        evs.sort_by_key(|e| e.ts);
+        let ip_alert = stuffing(
+            Rule::StuffingIp,
+            EntityKind::Ip,
+            ATTACKER,
+            HOUR,
+            HOUR + 290 * SECOND,
+        );
+        let asn_alert = stuffing(
+            Rule::StuffingAsn,
+            EntityKind::Asn,
+            "14061",
+            HOUR,
+            HOUR + 290 * SECOND,
+        );
+        let mut inputs = Vec::new();
+        let mut pending = vec![ip_alert, asn_alert];
+        for e in &evs {
+            inputs.push(Input::Event(e.clone()));
+            while pending.first().is_some_and(|a| a.last_seen <= e.ts) {
+                inputs.push(Input::Alert(pending.remove(0)));
+            }
+        }
+        let make = || CompromiseDetector::new(CompromiseConfig::default());
+        let all = restart_anywhere(make, &inputs, 1);
+        let got: Vec<&str> = all.iter().map(|a| a.entity.value.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "ikeda.miyu61@example.com",
+                "ynomura63@example.com",
+                "a@example.com",
+                "z@example.com"
+            ]
+        );
+        // After the alerts arrived: the attacks and the failures before them are remembered.
+        let split = inputs
+            .iter()
+            .position(|i| matches!(i, Input::Alert(_)))
+            .unwrap()
+            + 2;
+        let (before, after) = restart_at(make, &inputs, split);
+        assert_eq!((before.len(), after.len()), (1, 3));
+        // Mid-way through the five failures.
+        let split = inputs
+            .iter()
+            .position(|i| matches!(i, Input::Event(e) if e.ts.0 >= HOUR + 9 * MINUTE))
+            .unwrap();
+        restart_at(make, &inputs, split);
     }
 
     #[test]

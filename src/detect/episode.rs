@@ -9,11 +9,13 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use serde::{Deserialize, Serialize};
+
 use crate::alert::{Alert, Entity, Rule, Severity};
 use crate::time::{Millis, Timestamp};
 
 /// One open episode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Episode {
     /// The alert id, stable for the episode.
     pub id: String,
@@ -26,9 +28,14 @@ pub struct Episode {
 }
 
 /// Open episodes of one rule, keyed by entity.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize",
+    deserialize = "K: Deserialize<'de> + Eq + Hash"
+))]
 pub struct Episodes<K> {
     rule: Rule,
+    #[serde(with = "crate::detect::state::pairs")]
     open: HashMap<K, Episode, foldhash::quality::RandomState>,
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use crate::alert::Alert;
+use crate::error::StateError;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
@@ -16,6 +17,7 @@ pub mod compromise;
 pub mod episode;
 pub mod orders;
 pub mod reset_flood;
+pub mod state;
 pub mod stuffing_asn;
 pub mod stuffing_global;
 pub mod stuffing_ip;
@@ -64,20 +66,27 @@ pub trait Detector: Send {
         0
     }
 
-    /// The detector's whole state (not its config), for a checkpoint.
-    fn snapshot(&self) -> Result<serde_json::Value, crate::error::StateError> {
-        Err(crate::error::StateError)
-    }
-
-    /// Replaces the state with a snapshot taken by the same detector type.
-    fn restore(&mut self, _state: serde_json::Value) -> Result<(), crate::error::StateError> {
-        Err(crate::error::StateError)
-    }
-
     /// Counters for the run summary, such as keys tracked and keys evicted.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+
+    /// The detector's whole state (not its config), for a checkpoint: a JSON value
+    /// `{"version": 1, "detector": "<rule id>", "state": ...}` (see [`state`]).
+    fn snapshot(&self) -> Result<serde_json::Value, StateError>;
+
+    /// Replaces the state with a snapshot taken by the same detector type (the config stays
+    /// the one this detector was built with). On error the detector is unchanged; a snapshot
+    /// of another format version is an error, and the caller then starts fresh.
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), StateError>;
+
+    /// [`Detector::snapshot`] written to `out` as JSON text (the same document), without
+    /// building the value tree: for a large state that tree costs several times the text in
+    /// memory and about half the time. Pass a buffered writer.
+    fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError>;
+
+    /// [`Detector::restore`] from the JSON text of a snapshot, without a value tree.
+    fn read_snapshot(&mut self, text: &[u8]) -> Result<(), StateError>;
 }
 
 /// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how

@@ -137,9 +137,10 @@ fn amount_text(x: f64) -> String {
 }
 
 /// One order inside an account's window.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct OrderRec {
     ts: Timestamp,
+    #[serde(with = "crate::detect::state::exact_f64")]
     amount: f64,
     currency: Option<Box<str>>,
     marketplace: bool,
@@ -149,7 +150,7 @@ struct OrderRec {
 }
 
 /// A ship-to the account has used or set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct ShipToMemo {
     hash: AddressHash,
     first_seen: Timestamp,
@@ -159,7 +160,7 @@ struct ShipToMemo {
     novel: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountState {
     orders: VecDeque<OrderRec>,
     ship_tos: Vec<ShipToMemo>,
@@ -217,8 +218,9 @@ impl HeapSize for AccountState {
 }
 
 /// The `orders.bulk` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct OrdersBulkDetector {
+    #[serde(skip)]
     cfg: OrdersBulkConfig,
     accounts: HashMap<AccountKey, AccountState, foldhash::quality::RandomState>,
     episodes: Episodes<AccountKey>,
@@ -257,6 +259,8 @@ impl OrdersBulkDetector {
 }
 
 impl Detector for OrdersBulkDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::OrdersBulk.as_str()
     }
@@ -507,7 +511,7 @@ impl Detector for OrdersBulkDetector {
 }
 
 /// Per-ship-to state.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ShipToState {
     /// Orders keyed by a seeded hash of the account.
     accounts: SlidingDistinct,
@@ -532,8 +536,9 @@ impl HeapSize for ShipToState {
 }
 
 /// The `orders.drop_address` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct OrdersDropAddressDetector {
+    #[serde(skip)]
     cfg: OrdersDropAddressConfig,
     ship_tos: HashMap<AddressHash, ShipToState, foldhash::quality::RandomState>,
     episodes: Episodes<AddressHash>,
@@ -584,6 +589,8 @@ fn step(s: Severity, up: bool) -> Severity {
 }
 
 impl Detector for OrdersDropAddressDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::OrdersDropAddress.as_str()
     }
@@ -794,6 +801,78 @@ mod tests {
             d.observe(ev, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_restart_keeps_bulk_windows_ship_tos_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        let a = "Matsuda.Mai4@example.net";
+        let mut evs = vec![address_change(0, a, DROP)];
+        evs.extend(
+            (1..=12).map(|i| order(13 * 3_600_000 + i * 6 * MINUTE, a, 15_000.0, true, DROP)),
+        );
+        // Amounts with no exact binary form: the totals must come back to the last bit.
+        evs.extend((1..=12).map(|i| {
+            order(
+                13 * 3_600_000 + i * 7 * MINUTE,
+                "b@example.com",
+                8_333.33,
+                false,
+                HOME,
+            )
+        }));
+        evs.push(order(
+            14 * 3_600_000,
+            "b@example.com",
+            f64::NAN,
+            false,
+            HOME,
+        ));
+        evs.sort_by_key(|e| e.ts);
+        let inputs = events(&evs);
+        let make = || OrdersBulkDetector::new(OrdersBulkConfig::default());
+        let all = restart_anywhere(make, &inputs, 2);
+        assert_eq!(all.len(), 3, "{all:#?}");
+        // Open at high after the 7th order: the 10th raises it to critical under the same id.
+        let at = |t: i64| evs.iter().position(|e| e.ts.0 >= t).unwrap();
+        let (before, after) = restart_at(make, &inputs, at(13 * 3_600_000 + 50 * MINUTE));
+        let critical = after
+            .iter()
+            .find(|x| x.entity.value == "matsuda.mai4@example.net");
+        assert_eq!(
+            critical.map(|x| (x.severity, &x.id)),
+            Some((Severity::Critical, &before[0].id))
+        );
+    }
+
+    #[test]
+    fn a_restart_keeps_drop_windows_samples_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        let accounts = [
+            "a@example.net",
+            "b@example.jp",
+            "c@example.com",
+            "d@example.com",
+        ];
+        let evs: Vec<_> = "001020300101200000"
+            .bytes()
+            .enumerate()
+            .map(|(t, c)| {
+                let acct = accounts[usize::from(c - b'0')];
+                order(t as i64 * 10 * MINUTE, acct, 9_000.0, true, DROP)
+            })
+            .collect();
+        let inputs = events(&evs);
+        let make = || OrdersDropAddressDetector::new(OrdersDropAddressConfig::default());
+        let all = restart_anywhere(make, &inputs, 1);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        let (before, after) = restart_at(make, &inputs, 6);
+        assert_eq!((before.len(), after.len()), (1, 1));
+        assert_eq!(
+            (after[0].severity, &after[0].id),
+            (Severity::High, &before[0].id)
+        );
+        assert_eq!(after[0].accounts.len(), 4);
     }
 
     #[test]

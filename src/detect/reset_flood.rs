@@ -79,13 +79,13 @@ impl Default for ResetFloodConfig {
 }
 
 /// The episode key: the entity kind is part of it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum FloodKey {
     Ip(IpAddr),
     Account(AccountKey),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct IpState {
     accounts: SlidingDistinct,
     unknown: SlidingCount,
@@ -96,7 +96,7 @@ struct IpState {
     last_seen: Timestamp,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct AccountState {
     codes: SlidingCount,
     failed: SlidingCount,
@@ -126,8 +126,9 @@ impl HeapSize for AccountState {
 }
 
 /// The `reset.flood` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ResetFloodDetector {
+    #[serde(skip)]
     cfg: ResetFloodConfig,
     ips: HashMap<IpAddr, IpState, foldhash::quality::RandomState>,
     accounts: HashMap<AccountKey, AccountState, foldhash::quality::RandomState>,
@@ -414,6 +415,8 @@ impl ResetFloodDetector {
 }
 
 impl Detector for ResetFloodDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::ResetFlood.as_str()
     }
@@ -529,6 +532,33 @@ mod tests {
                 e
             })
             .collect()
+    }
+
+    #[test]
+    fn a_restart_keeps_windows_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        let mut evs = ip_flood();
+        evs.extend(account_flood());
+        evs.sort_by_key(|e| e.ts);
+        let inputs = events(&evs);
+        let at = |t: i64| evs.iter().position(|e| e.ts.0 >= t).unwrap();
+        let make = || ResetFloodDetector::new(ResetFloodConfig::default());
+        let all = restart_anywhere(make, &inputs, 3);
+        assert_eq!(all.len(), 4, "{all:#?}");
+        // The address's episode is open at high (a fresh detector would open a new one), the
+        // account's at medium: it rises under its id.
+        let (before, after) = restart_at(make, &inputs, at(400 * SECOND));
+        assert_eq!(
+            (before.len(), after.len()),
+            (3, 1),
+            "{before:#?} {after:#?}"
+        );
+        assert_eq!(after[0].severity, Severity::High);
+        assert!(
+            before
+                .iter()
+                .any(|b| b.id == after[0].id && b.entity == after[0].entity)
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Default for StuffingAsnConfig {
 }
 
 /// One failure inside an ASN's window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Failure {
     ts: Timestamp,
     ip: Option<IpAddr>,
@@ -91,7 +91,7 @@ struct Failure {
 }
 
 /// Per-ASN sliding window with per-address and per-account counts kept in step.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct AsnWindow {
     failures: VecDeque<Failure>,
     ips: HashMap<IpAddr, u32, foldhash::fast::FixedState>,
@@ -189,8 +189,9 @@ impl AsnWindow {
 }
 
 /// The `stuffing.asn` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StuffingAsnDetector {
+    #[serde(skip)]
     cfg: StuffingAsnConfig,
     asns: HashMap<Asn, AsnWindow, foldhash::quality::RandomState>,
     episodes: Episodes<Asn>,
@@ -246,6 +247,8 @@ fn ratio(n: usize, d: usize) -> f64 {
 }
 
 impl Detector for StuffingAsnDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::StuffingAsn.as_str()
     }
@@ -543,6 +546,27 @@ mod tests {
             }
         }
         events
+    }
+
+    #[test]
+    fn a_restart_keeps_windows_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        let evs = spread(16276, 25, 16);
+        let inputs = events(&evs);
+        let make = || StuffingAsnDetector::new(StuffingAsnConfig::default());
+        let all = restart_anywhere(make, &inputs, 9);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        // Open at medium at input 100: the rise keeps its id.
+        let (before, after) = restart_at(make, &inputs, 100);
+        assert_eq!(before.len(), 1);
+        assert_eq!(after.len(), 1);
+        assert_eq!(
+            (after[0].severity, &after[0].id),
+            (Severity::High, &before[0].id)
+        );
+        // Saturated at high (the failure detail dropped): nothing more, and no reopening.
+        let (before, after) = restart_at(make, &inputs, 300);
+        assert_eq!((before.len(), after.len()), (2, 0));
     }
 
     #[test]

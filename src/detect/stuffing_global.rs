@@ -85,14 +85,14 @@ impl Default for StuffingGlobalConfig {
 }
 
 /// Failures of one address in one minute.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct AddressMinute {
     failures: u32,
     asn: Option<Asn>,
 }
 
 /// The open minute.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Minute {
     addresses: HashMap<IpAddr, AddressMinute, foldhash::quality::RandomState>,
     /// Failing addresses not tracked because the map was full (each counted as new).
@@ -112,10 +112,13 @@ impl Minute {
 }
 
 /// Robust baseline of one measure.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Baseline {
+    #[serde(with = "crate::detect::state::exact_f64")]
     median: f64,
+    #[serde(with = "crate::detect::state::exact_f64")]
     mad: f64,
+    #[serde(with = "crate::detect::state::exact_f64")]
     threshold: f64,
 }
 
@@ -152,7 +155,7 @@ fn median_of(v: &mut [f64]) -> f64 {
 }
 
 /// A run of hot minutes, pending (fewer than `consecutive_minutes`) or open.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Burst {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
@@ -171,8 +174,9 @@ struct Burst {
 }
 
 /// The `stuffing.global` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StuffingGlobalDetector {
+    #[serde(skip)]
     cfg: StuffingGlobalConfig,
     /// Index (minutes since the epoch) of the open minute.
     current: Option<i64>,
@@ -442,6 +446,8 @@ impl StuffingGlobalDetector {
 }
 
 impl Detector for StuffingGlobalDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::StuffingGlobal.as_str()
     }
@@ -579,6 +585,28 @@ mod tests {
         a.extend(b);
         a.sort_by_key(|e| e.ts);
         a
+    }
+
+    #[test]
+    fn a_restart_keeps_baselines_bursts_and_episodes() {
+        use crate::detect::state::testing::{Input, events, restart_anywhere, restart_at};
+        let evs = merged(background(0, 240), swarm(120, 60, 30));
+        let mut inputs = events(&evs);
+        inputs.push(Input::Advance(Timestamp(240 * MINUTE)));
+        let at = |min: i64| evs.iter().position(|e| e.ts.0 >= min * MINUTE).unwrap();
+        let make = || StuffingGlobalDetector::new(StuffingGlobalConfig::default());
+        let all = restart_anywhere(make, &inputs, 50);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        // Mid-minute inside a pending burst: the hot minutes so far still count.
+        let (before, after) = restart_at(make, &inputs, at(121) + 7);
+        assert_eq!((before.len(), after.len()), (0, 2));
+        // The episode is open at medium: the rise keeps its id.
+        let (before, after) = restart_at(make, &inputs, at(130) + 3);
+        assert_eq!((before.len(), after.len()), (1, 1));
+        assert_eq!(
+            (after[0].severity, &after[0].id),
+            (Severity::High, &before[0].id)
+        );
     }
 
     #[test]

@@ -81,7 +81,7 @@ const SUCCESS: u8 = 4;
 const TALLIES: usize = 5;
 
 /// What a heavy address keeps beside its window.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct IpExtra {
     asn: Option<Asn>,
     /// Accounts named since the address was promoted to the heavy tier (the one or two before
@@ -97,8 +97,9 @@ impl HeapSize for IpExtra {
 }
 
 /// The `stuffing.ip` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StuffingIpDetector {
+    #[serde(skip)]
     cfg: StuffingIpConfig,
     ips: AddressTable<IpExtra, TALLIES>,
     episodes: Episodes<IpAddr>,
@@ -143,6 +144,8 @@ impl StuffingIpDetector {
 }
 
 impl Detector for StuffingIpDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::StuffingIp.as_str()
     }
@@ -397,6 +400,41 @@ mod tests {
             d.observe(ev, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn a_restart_keeps_windows_and_episodes() {
+        use crate::detect::state::testing::{events, restart_anywhere, restart_at};
+        // 150 accounts from one address (the distinct count goes past the exact tier into the
+        // sketch), then a second, separate episode after a quiet spell.
+        let mut evs: Vec<_> = (0..150)
+            .map(|i| {
+                let acct = format!("user{i}@example.com");
+                login(i * SECOND, "203.0.113.7", Some(&acct), Outcome::Failure)
+            })
+            .collect();
+        evs.extend((0..25).map(|i| {
+            let acct = format!("late{i}@example.com");
+            login(
+                3_600 * SECOND + i * SECOND,
+                "203.0.113.7",
+                Some(&acct),
+                Outcome::Failure,
+            )
+        }));
+        let inputs = events(&evs);
+        let make = || StuffingIpDetector::new(StuffingIpConfig::default());
+        let all = restart_anywhere(make, &inputs, 7);
+        assert_eq!(all.len(), 3, "{all:#?}");
+        // The episode opened at 20 accounts is open at the restart: the rise at 100 keeps its
+        // id, and the restored detector does not open it again.
+        let (before, after) = restart_at(make, &inputs, 60);
+        assert_eq!(before.len(), 1);
+        assert_eq!(after[0].severity, Severity::High);
+        assert_eq!(after[0].id, before[0].id);
+        // Mid-window in the light tier and in the sketch tier.
+        restart_at(make, &inputs, 10);
+        restart_at(make, &inputs, 120);
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Default for TakeoverConfig {
 }
 
 /// A bounded most-recently-used list of values with the time each was last seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Recent<T> {
     items: Vec<(T, Timestamp, Timestamp)>,
 }
@@ -106,7 +106,7 @@ impl<T: PartialEq + Copy> Recent<T> {
 }
 
 /// Where an account usually logs in from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct LoginHistory {
     pub(crate) ips: Recent<IpAddr>,
     pub(crate) asns: Recent<Asn>,
@@ -140,14 +140,14 @@ impl LoginHistory {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Stage {
     Started,
     Changed,
     Ordered,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Step {
     ts: Timestamp,
     kind: EventKind,
@@ -157,10 +157,11 @@ struct Step {
     asn_new: bool,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Orders {
     count: u64,
     marketplace: u64,
+    #[serde(with = "crate::detect::state::exact_f64_pairs")]
     totals: Vec<(String, f64)>,
     sellers: Vec<String>,
     ship_to: Vec<AddressHash>,
@@ -170,7 +171,7 @@ struct Orders {
     last: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Chain {
     start: Timestamp,
     stage: Stage,
@@ -181,7 +182,7 @@ struct Chain {
     changed_ship_to: Option<AddressHash>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountState {
     logins: LoginHistory,
     ship_to: Recent<AddressHash>,
@@ -190,8 +191,9 @@ struct AccountState {
 }
 
 /// The `takeover.sequence` detector.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TakeoverDetector {
+    #[serde(skip)]
     cfg: TakeoverConfig,
     /// Keyed by a seeded 64-bit hash of the account: no key allocation per event, and a
     /// collision (about 1 in 10^7 at a million accounts) only merges two histories.
@@ -273,6 +275,8 @@ fn orders_json(o: &Orders) -> Value {
 }
 
 impl Detector for TakeoverDetector {
+    crate::detect::state::snapshot_methods!();
+
     fn name(&self) -> &'static str {
         Rule::TakeoverSequence.as_str()
     }
@@ -620,6 +624,50 @@ mod tests {
             ev(0, EventKind::Login, HOME, HOME_ASN),
             order(MINUTE, HOME, HOME_ASN, "Tokyo 1-2-3", false, 3000.0),
         ]
+    }
+
+    #[test]
+    fn a_restart_keeps_histories_chains_and_episodes() {
+        use crate::detect::state::testing::{Input, events, restart_anywhere, restart_at};
+        let mut evs = history();
+        evs.push(ev(
+            HOUR,
+            EventKind::PasswordResetRequest,
+            "104.66.169.185",
+            63949,
+        ));
+        evs.push(address_change(
+            2 * HOUR,
+            "104.66.169.185",
+            63949,
+            "Drop 9-9",
+        ));
+        evs.push(order(
+            3 * HOUR,
+            HOME,
+            HOME_ASN,
+            "Tokyo 1-2-3",
+            false,
+            3000.0,
+        ));
+        for i in 0..3 {
+            let t = 3 * HOUR + (10 + i) * MINUTE;
+            evs.push(order(t, "61.193.172.34", 17676, "Drop 9-9", true, 10_000.5));
+        }
+        let mut inputs = events(&evs);
+        inputs.push(Input::Advance(Timestamp(i64::MAX / 2)));
+        let make = || TakeoverDetector::new(TakeoverConfig::default());
+        let all = restart_anywhere(make, &inputs, 1);
+        assert_eq!(all.len(), 2, "{all:#?}");
+        // Mid-chain (reset and change seen): the history and the chain come back.
+        let (before, after) = restart_at(make, &inputs, 4);
+        assert_eq!((before.len(), after.len()), (0, 2));
+        // The chain's episode is open at high: marketplace orders to the drop raise it under
+        // the same id.
+        let (before, after) = restart_at(make, &inputs, 5);
+        assert_eq!((before.len(), after.len()), (1, 1));
+        assert_eq!(after[0].id, before[0].id);
+        assert!(after[0].severity > before[0].severity);
     }
 
     #[test]

@@ -24,6 +24,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::time::{Millis, Timestamp};
 use crate::window::distinct::SlidingDistinctSketch;
 use crate::window::{KeyHasher, SlidingCount};
@@ -42,7 +44,7 @@ pub fn fingerprint(hash: u64) -> u32 {
 /// Up to [`LIGHT_EVENTS`] events. `stamp` 0 is a free pair; otherwise
 /// `(ts + 1) << 8 | has_account << 7 | tally`, with `ts` clamped to `0..2^55` (the years
 /// 1970–3111; an earlier time counts as 1970).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct LightSlot {
     stamp: [u64; LIGHT_EVENTS],
     fp: [u32; LIGHT_EVENTS],
@@ -90,12 +92,36 @@ impl LightSlot {
 
 /// One address's sliding window once it has more events than fit inline: counts per tally
 /// (exact, the newest `max_events` per tally) and the distinct accounts among its events.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddressWindow<const T: usize> {
     window: Millis,
     max_events: usize,
     accounts: SlidingDistinctSketch,
+    #[serde(with = "tallies")]
     tallies: [SlidingCount; T],
+}
+
+/// serde has no impl for arrays of a const-generic length: a sequence of exactly `T`.
+mod tallies {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::window::SlidingCount;
+
+    pub(super) fn serialize<S: Serializer, const T: usize>(
+        t: &[SlidingCount; T],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        t.as_slice().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, const T: usize>(
+        d: D,
+    ) -> Result<[SlidingCount; T], D::Error> {
+        let v = Vec::<SlidingCount>::deserialize(d)?;
+        let n = v.len();
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom(format!("{n} tallies, expected {T}")))
+    }
 }
 
 impl<const T: usize> AddressWindow<T> {
@@ -167,7 +193,7 @@ impl<const T: usize> AddressWindow<T> {
 }
 
 /// A promoted address: its window, when it was last active, and the caller's extra state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeavyAddress<V, const T: usize> {
     /// The address's window.
     pub window: AddressWindow<T>,
@@ -178,7 +204,8 @@ pub struct HeavyAddress<V, const T: usize> {
 }
 
 /// Sliding windows for many addresses in two tiers (see the module documentation).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "V: Serialize", deserialize = "V: Deserialize<'de>"))]
 pub struct AddressTable<V, const T: usize> {
     window: Millis,
     light_capacity: usize,
@@ -523,6 +550,49 @@ mod tests {
     }
 
     proptest! {
+        /// A restored table answers like the original: tiers, tallies, distinct counts, and
+        /// the light slots found by the restored hash seed.
+        #[test]
+        fn a_restored_table_answers_like_the_original(
+            events in prop::collection::vec((0i64..3, 0u32..40, 0u8..3, prop::option::of(0u32..90)), 1..300),
+            split in 0usize..300,
+            window in 1i64..60,
+        ) {
+            let mut t = 0;
+            let events: Vec<_> = events
+                .into_iter()
+                .map(|(dt, ip_n, tally, acct)| {
+                    t += dt;
+                    (Timestamp(t), ip(ip_n), tally, acct)
+                })
+                .collect();
+            let split = split % events.len();
+            let mut a = Table::new(window, 4, 50);
+            for &(ts, addr, tally, acct) in &events[..split] {
+                a.record(addr, ts, ts, tally, acct);
+            }
+            let text = crate::time::with_snapshot_format(|| serde_json::to_string(&a)).unwrap();
+            let mut b: Table = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!((a.light_len(), a.heavy_len()), (b.light_len(), b.heavy_len()));
+            for n in 0..40 {
+                prop_assert_eq!(a.contains(&ip(n)), b.contains(&ip(n)));
+            }
+            let view = |h: &mut HeavyAddress<u32, 3>, ts: Timestamp| {
+                let w = &h.window;
+                (w.tally(0), w.tally(1), w.tally(2), w.distinct_accounts(ts), w.oldest(&[0, 1, 2]), h.last_seen)
+            };
+            for (i, &(ts, addr, tally, acct)) in events[split..].iter().enumerate() {
+                let ha = a.record(addr, ts, ts, tally, acct).map(|h| view(h, ts));
+                let hb = b.record(addr, ts, ts, tally, acct).map(|h| view(h, ts));
+                prop_assert_eq!(ha, hb);
+                if i % 17 == 0 {
+                    a.sweep(ts);
+                    b.sweep(ts);
+                }
+                prop_assert_eq!((a.light_len(), a.heavy_len()), (b.light_len(), b.heavy_len()));
+            }
+        }
+
         /// Whatever the tier, tallies equal a brute-force count over the events inside the
         /// window once an address is heavy, and the distinct count is exact below 64.
         #[test]

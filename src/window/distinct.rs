@@ -21,6 +21,8 @@
 
 use std::cell::RefCell;
 
+use serde::{Deserialize, Serialize};
+
 use crate::time::{Millis, Timestamp};
 
 /// Distinct values counted exactly before a key switches to the sketch.
@@ -48,7 +50,7 @@ const Q: u32 = 64 - PRECISION;
 /// Once in the sketch tier a key stays there until all its panes have left the window; then it
 /// returns to an empty exact tier. While in the sketch tier, counts below 64 are estimates (linear
 /// counting at this size is almost always exact, but not guaranteed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlidingDistinctSketch {
     window: Millis,
     pane_len: Millis,
@@ -56,12 +58,14 @@ pub struct SlidingDistinctSketch {
     ring: Option<Box<Ring>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Ring {
     panes: [Pane; PANES],
     /// The merged registers of the panes live at one query pane, kept up to date by inserts so a
     /// query after an insert costs a lookup, not a merge of every pane. Interior mutability
-    /// because a query (`&self`) builds it; `try_borrow_mut` so a query never panics.
+    /// because a query (`&self`) builds it; `try_borrow_mut` so a query never panics. Not part
+    /// of a snapshot: a restored ring starts with an invalid view, rebuilt by the first query.
+    #[serde(skip)]
     view: RefCell<View>,
 }
 
@@ -90,13 +94,48 @@ impl Default for View {
 /// Count of registers per value `0..=Q + 1`.
 type Hist = [u32; Q as usize + 2];
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Pane {
     /// Pane index (`ts / pane_len`) whose values the registers hold; meaningless while `regs` is
     /// empty.
     index: i64,
     /// Empty until the pane is first used, then [`REGISTERS`] bytes.
+    #[serde(with = "registers")]
     regs: Vec<u8>,
+}
+
+/// Registers as text, one printable character per register (`'0' + value`, values `0..=Q + 1`
+/// give `'0'..='e'`): 8 KiB per pane instead of about 20 KiB as a JSON array of numbers, and
+/// a damaged pane (wrong length, a value out of range) is an error, never a register that
+/// would index out of the histogram.
+mod registers {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Q, REGISTERS};
+
+    pub(super) fn serialize<S: Serializer>(regs: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = regs
+            .iter()
+            .map(|&r| char::from(b'0' + r.min(Q as u8 + 1)))
+            .collect();
+        s.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if !text.is_empty() && text.len() != REGISTERS {
+            return Err(serde::de::Error::custom(format!(
+                "a pane has {} registers, expected {REGISTERS}",
+                text.len()
+            )));
+        }
+        text.bytes()
+            .map(|c| match c.checked_sub(b'0') {
+                Some(r) if u32::from(r) <= Q + 1 => Ok(r),
+                _ => Err(serde::de::Error::custom("a register out of range")),
+            })
+            .collect()
+    }
 }
 
 impl SlidingDistinctSketch {
@@ -420,6 +459,33 @@ mod tests {
     }
 
     #[test]
+    fn damaged_registers_are_errors() {
+        let mut s = SlidingDistinctSketch::new(HOUR);
+        for i in 0..100u64 {
+            s.insert(Timestamp(i as i64), mix(i));
+        }
+        assert!(!s.is_exact());
+        let text = crate::time::with_snapshot_format(|| serde_json::to_string(&s)).unwrap();
+        let back: SlidingDistinctSketch = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.estimate(Timestamp(100)), s.estimate(Timestamp(100)));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let regs = v["ring"]["panes"][0]["regs"].as_str().unwrap().to_string();
+        assert_eq!(regs.len(), REGISTERS);
+        // A pane one register short, and a register past the largest rank.
+        let mut short = v.clone();
+        short["ring"]["panes"][0]["regs"] = serde_json::json!(regs[1..].to_string());
+        let e = serde_json::from_value::<SlidingDistinctSketch>(short).unwrap_err();
+        assert!(
+            e.to_string().contains("8191 registers, expected 8192"),
+            "{e}"
+        );
+        let mut high = v;
+        high["ring"]["panes"][0]["regs"] = serde_json::json!(format!("f{}", &regs[1..]));
+        let e = serde_json::from_value::<SlidingDistinctSketch>(high).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
     fn exact_below_limit() {
         let mut s = SlidingDistinctSketch::new(HOUR);
         for i in 0..EXACT_LIMIT as u64 {
@@ -652,6 +718,47 @@ mod tests {
     proptest! {
         // Each case clones and re-merges the sketch three times per step: fewer cases in debug.
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A snapshot taken in either tier answers every later query like the original, and
+        /// keeps doing so as both go on taking the same values.
+        #[test]
+        fn a_restored_sketch_answers_like_the_original(
+            steps in prop::collection::vec((0i64..5_000, 0u64..400), 1..600),
+            split in 0usize..600,
+            window in 1i64..20_000,
+        ) {
+            let mut t = 0i64;
+            let steps: Vec<(Timestamp, u64)> = steps
+                .into_iter()
+                .map(|(dt, v)| {
+                    t += dt / 50;
+                    (Timestamp(t), mix(v))
+                })
+                .collect();
+            let split = split % steps.len();
+            let mut a = SlidingDistinctSketch::new(window);
+            for &(ts, h) in &steps[..split] {
+                a.insert(ts, h);
+            }
+            // Query first, so the original's view is warm and the restored one's is not.
+            let now = steps[split].0;
+            let _ = a.estimate(now);
+            let text = crate::time::with_snapshot_format(|| serde_json::to_string(&a)).unwrap();
+            let mut b: SlidingDistinctSketch = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(b.is_exact(), a.is_exact());
+            for &(ts, h) in &steps[split..] {
+                a.insert(ts, h);
+                b.insert(ts, h);
+                for later in [ts, Timestamp(ts.0 + window / 2), Timestamp(ts.0 + window)] {
+                    prop_assert_eq!(a.estimate(later), b.estimate(later));
+                }
+                if h % 7 == 0 {
+                    a.expire(ts);
+                    b.expire(ts);
+                }
+                prop_assert_eq!((a.is_exact(), a.is_empty()), (b.is_exact(), b.is_empty()));
+            }
+        }
 
         /// The incrementally maintained view always equals a merge from scratch, through pane
         /// rotations, late events and queries at older or newer times.

@@ -9,6 +9,8 @@ pub mod distinct;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::time::{Millis, Timestamp};
 
 /// Above this many distinct keys a [`SlidingDistinct`] switches from a vector to a hash map.
@@ -22,14 +24,14 @@ const SMALL_LIMIT: usize = 24;
 /// [`SlidingDistinct::expire`] is called. Memory is proportional to the entries inside the
 /// window; callers bound it with `max_entries` (the oldest entries are dropped first, which only
 /// makes the count an undercount).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlidingDistinct {
     entries: VecDeque<(Timestamp, u64)>,
     counts: Counts,
     max_entries: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Counts {
     Small(Vec<(u64, u32)>),
     Large(HashMap<u64, u32, foldhash::fast::FixedState>),
@@ -144,7 +146,8 @@ impl SlidingDistinct {
 }
 
 /// Count of events in a sliding window (no distinctness), as a queue of timestamps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SlidingCount {
     times: VecDeque<Timestamp>,
 }
@@ -191,13 +194,53 @@ impl SlidingCount {
 
 /// A seeded 64-bit hash for keys an attacker chooses (account names): seeded per run so nobody
 /// can precompute colliding names.
-#[derive(Debug, Clone, Default)]
-pub struct KeyHasher(foldhash::quality::RandomState);
+///
+/// The seed is serialized (as a bare number) with the detector state that holds the hasher,
+/// so a restored detector hashes a name to the same key its maps were built with. It is a
+/// secret only in the sense that the state file is: keep checkpoints as private as the logs.
+#[derive(Debug, Clone)]
+pub struct KeyHasher {
+    seed: u64,
+    state: foldhash::quality::FixedState,
+}
+
+impl Default for KeyHasher {
+    /// A random seed, from foldhash's per-process random source (a fresh `RandomState` per
+    /// call is seeded differently).
+    fn default() -> KeyHasher {
+        KeyHasher::with_seed(foldhash::quality::RandomState::default().hash_one(0x6372_6564_u64))
+    }
+}
 
 impl KeyHasher {
+    /// A hasher with a given seed: the same seed gives the same hashes in every process.
+    pub fn with_seed(seed: u64) -> KeyHasher {
+        KeyHasher {
+            seed,
+            state: foldhash::quality::FixedState::with_seed(seed),
+        }
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Hashes bytes.
     pub fn hash(&self, bytes: &[u8]) -> u64 {
-        self.0.hash_one(bytes)
+        self.state.hash_one(bytes)
+    }
+}
+
+impl Serialize for KeyHasher {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.seed)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyHasher {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<KeyHasher, D::Error> {
+        u64::deserialize(d).map(KeyHasher::with_seed)
     }
 }
 
@@ -206,6 +249,31 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn key_hashers_are_random_per_run_and_restore_their_seed() {
+        let (a, b) = (KeyHasher::default(), KeyHasher::default());
+        assert_ne!(a.seed(), b.seed());
+        assert_ne!(a.hash(b"alice"), b.hash(b"alice"));
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(text, a.seed().to_string());
+        let back: KeyHasher = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.hash(b"alice"), a.hash(b"alice"));
+        // Fixed per seed in every process (a restored map must find its keys).
+        assert_eq!(
+            KeyHasher::with_seed(7).hash(b"alice"),
+            KeyHasher::with_seed(7).hash(b"alice")
+        );
+        assert!(serde_json::from_str::<KeyHasher>("-1").is_err());
+        // Pinned: the same seed hashes the same in every process and build, so snapshots
+        // written by this build restore in the next one. If a foldhash update changes this
+        // value, old snapshots would restore with every per-key map unreachable: bump the
+        // snapshot version (detect::state::VERSION) with it.
+        assert_eq!(
+            KeyHasher::with_seed(7).hash(b"alice"),
+            6_846_068_006_126_955_641
+        );
+    }
 
     #[test]
     fn distinct_counts_and_expires() {
