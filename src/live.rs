@@ -163,6 +163,7 @@ pub fn tail(
     metrics: &Arc<Metrics>,
     stop: &Arc<AtomicBool>,
 ) -> Result<TailReport, Error> {
+    let started = Instant::now();
     let factory = cfg.decoder_factory()?;
     let mut report = TailReport::default();
     let state = match &opts.state_dir {
@@ -444,6 +445,7 @@ pub fn tail(
         report.suppressed_alerts = g.suppressed();
     }
     stats.sources = reports;
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
     if let Some(e) = end_error {
         stats.input_errors.push(e);
     }

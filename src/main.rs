@@ -183,6 +183,7 @@ fn init_logging(format: &str) -> Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr);
     match format {
         "text" => builder.try_init().map_err(|e| anyhow::anyhow!("{e}")),
