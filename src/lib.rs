@@ -15,6 +15,7 @@ pub mod enrich;
 pub mod error;
 pub mod event;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod stats;
