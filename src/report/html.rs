@@ -147,12 +147,14 @@ p.lead{font-size:16px;max-width:70em}
 .kpi.bad b{color:var(--red)}
 table{border-collapse:collapse;width:100%;margin:8px 0 16px;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f0f0f0;font-weight:600}
+th{background:#f0f0f0;font-weight:600;overflow-wrap:normal}
+dl.ev td,dl.ev th{overflow-wrap:normal}
 td.nw{white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .sev{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;font-weight:600;color:#fff;background:#777}
 .sev-critical{background:#b71c1c}.sev-high{background:#e65100}.sev-medium{background:#f9a825;color:#000}.sev-low{background:#546e7a}.sev-info{background:#90a4ae}
 .new{color:var(--red);font-weight:600}
+.pl{white-space:nowrap}
 .drop{background:#ffebee;color:var(--red);font-weight:600;padding:0 4px;border-radius:3px}
 svg{width:100%;height:auto;border:1px solid var(--line);background:#fff}
 svg .grid{stroke:#eee}svg .tick{stroke:#999}
@@ -160,7 +162,7 @@ svg .axis{font-size:11px;fill:#555}
 svg polyline{fill:none;stroke-width:1.4}
 svg .s-failed{stroke:#c62828}svg .s-unknown{stroke:#ef6c00;stroke-dasharray:4 2}
 svg .s-ok{stroke:#2e7d32}svg .s-unsure{stroke:#9e9e9e}
-svg .burst{fill:#f8bbd0;fill-opacity:.45}
+svg .burst{fill:#f48fb1;fill-opacity:.45}
 svg .marker line{stroke-width:1.2;stroke-dasharray:2 2}
 .legend{list-style:none;padding:0;margin:6px 0;display:flex;flex-wrap:wrap;gap:14px;font-size:12px}
 .legend .sw{display:inline-block;width:18px;height:3px;margin-right:5px;vertical-align:middle}
@@ -355,7 +357,7 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
             thousands(unknown),
         );
     }
-    p.push_str(". ");
+    p.push_str(".\n");
     if stuffing.is_empty() {
         p.push_str("No credential-stuffing attack was detected. ");
     } else {
@@ -388,7 +390,7 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
                 fmt_count(top.accounts)
             );
         }
-        p.push(' ');
+        p.push('\n');
     }
     if m.compromised.is_empty() {
         p.push_str("No account was seen being broken into.");
@@ -459,7 +461,10 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
             if resets == 1 { "was" } else { "were" }
         );
     }
-    let _ = write!(s, "<p class=\"lead\">{}</p></section>", escape(&p));
+    for para in p.split('\n').map(str::trim).filter(|x| !x.is_empty()) {
+        let _ = write!(s, "<p class=\"lead\">{}</p>", escape(para));
+    }
+    s.push_str("</section>");
 }
 
 fn timeline(s: &mut String, m: &Model<'_>) {
@@ -569,9 +574,9 @@ fn compromised(s: &mut String, m: &Model<'_>) {
 fn place_html(p: Place) -> String {
     match p {
         Place::New | Place::NewAddress => {
-            format!("<span class=\"new\">{}</span>", escape(p.label()))
+            format!("<span class=\"new pl\">{}</span>", escape(p.label()))
         }
-        _ => escape(p.label()).into_owned(),
+        _ => format!("<span class=\"pl\">{}</span>", escape(p.label())),
     }
 }
 
@@ -964,7 +969,11 @@ fn scalar(key: &str, v: &Value) -> String {
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                thousands(u)
+                if key == "asn" {
+                    format!("AS{u}")
+                } else {
+                    thousands(u)
+                }
             } else if let Some(f) = n.as_f64() {
                 if (key.contains("ratio") || key.contains("share")) && (0.0..=1.0).contains(&f) {
                     format!("{:.0}%", f * 100.0)
@@ -974,6 +983,10 @@ fn scalar(key: &str, v: &Value) -> String {
             } else {
                 n.to_string()
             }
+        }
+        // Event times in evidence read like the rest of the page.
+        Value::String(x) if x.len() >= 20 && x.ends_with('Z') && x.contains('T') => {
+            crate::time::parse_rfc3339(x.as_bytes()).map_or_else(|| x.clone(), fmt_time)
         }
         Value::String(x) => x.clone(),
         Value::Array(_) | Value::Object(_) => String::new(),

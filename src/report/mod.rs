@@ -289,7 +289,7 @@ impl Place {
     pub fn label(self) -> &'static str {
         match self {
             Place::Known => "known",
-            Place::NewAddress => "new address, known ASN",
+            Place::NewAddress => "new address (known ASN)",
             Place::New => "NEW",
             Place::NoHistory => "no earlier login",
             Place::Unknown => "",
@@ -339,22 +339,32 @@ pub struct HistEvent {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trail {
-    known_ips: Vec<IpAddr>,
-    known_asns: Vec<Asn>,
-    known_ship_tos: Vec<AddressHash>,
+    /// Places the account used, with when each was first seen.
+    known_ips: Vec<(IpAddr, Timestamp)>,
+    known_asns: Vec<(Asn, Timestamp)>,
+    known_ship_tos: Vec<(AddressHash, Timestamp)>,
     pub(crate) events: VecDeque<HistEvent>,
     pub(crate) dropped: u64,
     last: Timestamp,
     pinned: bool,
 }
 
-fn remember<T: PartialEq + Copy>(list: &mut Vec<T>, v: T) {
-    if let Some(pos) = list.iter().position(|x| *x == v) {
-        list.remove(pos);
-    } else if list.len() >= KNOWN_PLACES {
-        list.remove(0);
-    }
-    list.push(v);
+/// Remembers a place as most recently used, keeping when it was first seen.
+fn remember<T: PartialEq + Copy>(list: &mut Vec<(T, Timestamp)>, v: T, ts: Timestamp) {
+    let first = match list.iter().position(|x| x.0 == v) {
+        Some(pos) => list.remove(pos).1.min(ts),
+        None => {
+            if list.len() >= KNOWN_PLACES {
+                list.remove(0);
+            }
+            ts
+        }
+    };
+    list.push((v, first));
+}
+
+fn knows<T: PartialEq>(list: &[(T, Timestamp)], v: &T) -> bool {
+    list.iter().any(|x| x.0 == *v)
 }
 
 impl Trail {
@@ -364,13 +374,35 @@ impl Trail {
         };
         if self.known_ips.is_empty() {
             Place::NoHistory
-        } else if self.known_ips.contains(&ip) {
+        } else if knows(&self.known_ips, &ip) {
             Place::Known
-        } else if asn.is_some_and(|a| self.known_asns.contains(&a)) {
+        } else if asn.is_some_and(|a| knows(&self.known_asns, &a)) {
             Place::NewAddress
         } else {
             Place::New
         }
+    }
+
+    fn ship_to_known(&self, ship_to: AddressHash) -> Option<bool> {
+        (!self.known_ship_tos.is_empty()).then(|| knows(&self.known_ship_tos, &ship_to))
+    }
+
+    /// The attacker was in the account from `since` on: forget the places first seen from
+    /// then (they are the attacker's), and re-mark the events kept since then.
+    fn unlearn_since(&mut self, since: Timestamp) {
+        self.known_ips.retain(|x| x.1 < since);
+        self.known_asns.retain(|x| x.1 < since);
+        self.known_ship_tos.retain(|x| x.1 < since);
+        let mut events = std::mem::take(&mut self.events);
+        for e in events.iter_mut().filter(|e| e.ts >= since) {
+            e.place = self.place(e.ip, e.asn);
+            if let Some(o) = e.order.as_deref_mut()
+                && let Some(st) = o.ship_to
+            {
+                o.ship_to_known = self.ship_to_known(st);
+            }
+        }
+        self.events = events;
     }
 
     fn push(&mut self, ev: HistEvent, cap: usize) {
@@ -674,9 +706,7 @@ impl ReportBuilder {
         let details = ev.details.as_deref();
         let order = (ev.kind == EventKind::Order).then(|| {
             let ship_to = details.and_then(|d| d.ship_to);
-            let ship_to_known = ship_to.and_then(|s| {
-                (!trail.known_ship_tos.is_empty()).then(|| trail.known_ship_tos.contains(&s))
-            });
+            let ship_to_known = ship_to.and_then(|s| trail.ship_to_known(s));
             Box::new(OrderInfo {
                 order_id: details.and_then(|d| d.order_id.clone()),
                 amount: details.and_then(|d| d.amount),
@@ -698,16 +728,16 @@ impl ReportBuilder {
             if !trail.pinned
                 && let Some(ip) = ev.ip
             {
-                remember(&mut trail.known_ips, ip);
+                remember(&mut trail.known_ips, ip, ev.ts);
                 if let Some(asn) = ev.asn {
-                    remember(&mut trail.known_asns, asn);
+                    remember(&mut trail.known_asns, asn, ev.ts);
                 }
             }
         }
         if let Some(s) = order.as_ref().and_then(|o| o.ship_to)
             && !trail.pinned
         {
-            remember(&mut trail.known_ship_tos, s);
+            remember(&mut trail.known_ship_tos, s, ev.ts);
         }
         if keep {
             let cap = if trail.pinned { pinned_cap } else { cap };
@@ -747,19 +777,17 @@ impl ReportBuilder {
         }
     }
 
-    fn pin_account(&mut self, account: &str, forget: Option<(IpAddr, Option<Asn>)>) {
+    /// Keeps an account's history for the report. `attacker_since`: the alert says an
+    /// attacker was in the account from then on (a compromise or takeover), so places first
+    /// seen since then are unlearned and stay "new" in its timeline.
+    fn pin_account(&mut self, account: &str, attacker_since: Option<Timestamp>) {
         let Some(key) = AccountKey::normalize(account) else {
             return;
         };
         let trail = self.trails.entry(key).or_default();
         trail.pinned = true;
-        if let Some((ip, asn)) = forget {
-            // The alerting login taught this address (and a new ASN) just before the alert:
-            // unlearn them, so the attacker's later steps show as new.
-            trail.known_ips.retain(|x| *x != ip);
-            if let Some(asn) = asn {
-                trail.known_asns.retain(|x| *x != asn);
-            }
+        if let Some(since) = attacker_since {
+            trail.unlearn_since(since);
         }
     }
 
@@ -780,24 +808,15 @@ impl ReportBuilder {
             .and_then(|v| v.as_str())
             .and_then(|s| s.parse::<IpAddr>().ok());
         match alert.rule {
-            Rule::CompromiseLogin => {
-                let asn_new = alert.evidence.get("asn_new").and_then(|v| v.as_bool());
-                let forget_asn = if asn_new == Some(false) {
-                    None
-                } else {
-                    alert
-                        .evidence
-                        .get("asn")
-                        .and_then(|v| v.as_u64())
-                        .and_then(|n| u32::try_from(n).ok())
-                        .map(Asn)
-                };
-                self.pin_account(&alert.entity.value, ev_ip.map(|ip| (ip, forget_asn)));
+            Rule::CompromiseLogin | Rule::TakeoverSequence => {
+                if alert.entity.kind == EntityKind::Account {
+                    self.pin_account(&alert.entity.value, Some(alert.first_seen));
+                }
                 if let Some(ip) = ev_ip {
                     self.pin_ip(ip);
                 }
             }
-            Rule::TakeoverSequence | Rule::OrdersBulk | Rule::BruteforceAccount => {
+            Rule::OrdersBulk | Rule::BruteforceAccount => {
                 if alert.entity.kind == EntityKind::Account {
                     self.pin_account(&alert.entity.value, None);
                 }

@@ -109,7 +109,7 @@ pub fn timeline(model: &Model<'_>) -> String {
     // Bursts first, so lines draw over them.
     for (a, b, id) in model.bursts() {
         let x0 = x_of(a.millis().div_euclid(width) * width);
-        let x1 = x_of(b.millis().div_euclid(width) * width + width).max(x0 + 2.0);
+        let x1 = x_of(b.millis().div_euclid(width) * width + width).max(x0 + 3.0);
         let _ = write!(
             s,
             "<rect class=\"burst\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_h}\">\

@@ -687,3 +687,65 @@ fn a_real_scan_of_a_crafted_log_gives_a_safe_page() {
     let sources = std::fs::read_to_string(dir.path().join("csv/attack_sources.csv")).unwrap();
     assert!(sources.contains("\n203.0.113.66,,,31,30,"), "{sources}");
 }
+
+#[test]
+fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
+    let mut b = ReportBuilder::new(ReportConfig::default());
+    let v = "owner@example.com";
+    b.observe_event(&login(0, true, v, "198.51.100.1", 64500));
+    b.observe_event(&order(10, v, "198.51.100.1", 100.0, "shop", "home 1"));
+    // The attacker resets, logs in, changes the address and orders twice, all before the
+    // takeover alert: meanwhile the report learned the attacker's address and ship-to.
+    b.observe_event(&ev(
+        100,
+        EventKind::PasswordResetRequest,
+        Outcome::Unknown,
+        v,
+        "203.0.113.5",
+    ));
+    b.observe_event(&login(110, true, v, "203.0.113.5", 64501));
+    b.observe_event(&order(120, v, "203.0.113.5", 900.0, "s", "drop 9"));
+    b.observe_event(&order(130, v, "203.0.113.5", 900.0, "s", "drop 9"));
+    let key = AccountKey::normalize(v).unwrap();
+    let before: Vec<Place> = b.trails[&key].events.iter().map(|e| e.place).collect();
+    assert_eq!(
+        before,
+        vec![
+            Place::NoHistory,
+            Place::Known,
+            Place::New,
+            Place::New,
+            Place::Known,
+            Place::Known
+        ]
+    );
+    let mut t = alert(Rule::TakeoverSequence, EntityKind::Account, v, 100);
+    t.last_seen = at(130);
+    b.observe_alert(&t);
+    let trail = &b.trails[&key];
+    let after: Vec<Place> = trail.events.iter().map(|e| e.place).collect();
+    assert_eq!(
+        after,
+        vec![
+            Place::NoHistory,
+            Place::Known,
+            Place::New,
+            Place::New,
+            Place::New,
+            Place::New
+        ]
+    );
+    let known: Vec<Option<bool>> = trail
+        .events
+        .iter()
+        .filter_map(|e| e.order.as_ref().map(|o| o.ship_to_known))
+        .collect();
+    assert_eq!(known, vec![None, Some(false), Some(false)]);
+    // Pinned: the attacker's next login is kept and still new.
+    b.observe_event(&login(200, true, v, "203.0.113.5", 64501));
+    let key = AccountKey::normalize(v).unwrap();
+    assert_eq!(
+        b.trails[&key].events.back().map(|e| e.place),
+        Some(Place::New)
+    );
+}
