@@ -648,18 +648,7 @@ fn takeovers(s: &mut String, m: &Model<'_>) {
             .next
             .iter()
             .map(|e| {
-                let org = e.asn.and_then(|a| {
-                    m.sources
-                        .iter()
-                        .find(|x| x.asn == Some(a))
-                        .and_then(|x| x.org.clone())
-                        .or_else(|| {
-                            m.asns
-                                .iter()
-                                .find(|x| x.asn == a)
-                                .and_then(|x| x.org.clone())
-                        })
-                });
+                let org = e.asn.and_then(|a| m.orgs.get(&a).cloned());
                 vec![
                     t(fmt_time(e.ts)),
                     t(e.kind.as_str().replace('_', " ")),

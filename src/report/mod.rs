@@ -25,7 +25,7 @@
 //! Everything in the page comes from attacker-controlled logs: every piece of text goes
 //! through [`html::escape`], and every CSV cell through [`csv::guard_cell`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -61,8 +61,9 @@ const BUCKET_WIDTHS: [Millis; 8] = [
     28 * DAY,
 ];
 
-/// Known places (addresses, ASNs, ship-tos) remembered per account to mark new ones.
-const KNOWN_PLACES: usize = 8;
+/// Known places (addresses, ASNs, ship-tos) remembered per account to mark new ones. Kept
+/// inline (no allocation per account).
+const KNOWN_PLACES: usize = 4;
 
 /// Section `[report]`: where the report goes and how much it may remember.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -99,7 +100,7 @@ impl Default for ReportConfig {
             csv_dir: None,
             max_sources: 20_000,
             max_asns: 50_000,
-            max_accounts: 200_000,
+            max_accounts: 100_000,
             history_per_account: 16,
             pinned_history_per_account: 256,
             max_alerts: 5_000,
@@ -337,34 +338,101 @@ pub struct HistEvent {
     pub order: Option<Box<OrderInfo>>,
 }
 
+/// The key of an address in an account's known places.
+fn ip_key(ip: IpAddr) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x6b6e_6f77_6e5f_6970).hash_one(ip)
+}
+
+/// The last few places an account used, most recent last, each with when it was first seen.
+/// Inline, so a history costs no allocation until it holds an event.
+#[derive(Debug, Clone, Copy)]
+struct Recent<T: Copy> {
+    items: [Option<(T, Timestamp)>; KNOWN_PLACES],
+}
+
+impl<T: Copy> Default for Recent<T> {
+    fn default() -> Recent<T> {
+        Recent {
+            items: [None; KNOWN_PLACES],
+        }
+    }
+}
+
+impl<T: Copy + PartialEq> Recent<T> {
+    fn len(&self) -> usize {
+        self.items.iter().take_while(|s| s.is_some()).count()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.first().is_none_or(|s| s.is_none())
+    }
+
+    fn knows(&self, v: &T) -> bool {
+        self.items.iter().flatten().any(|(x, _)| x == v)
+    }
+
+    /// Marks `v` as most recently used, keeping when it was first seen; the least recently
+    /// used place makes room when full.
+    fn remember(&mut self, v: T, ts: Timestamp) {
+        let len = self.len();
+        let found = self
+            .items
+            .iter()
+            .take(len)
+            .position(|s| s.is_some_and(|(x, _)| x == v));
+        let (from, first) = match found {
+            Some(p) => (
+                p,
+                self.items
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .map_or(ts, |(_, f)| f.min(ts)),
+            ),
+            None if len < KNOWN_PLACES => {
+                if let Some(slot) = self.items.get_mut(len) {
+                    *slot = Some((v, ts));
+                }
+                return;
+            }
+            None => (0, ts),
+        };
+        if let Some(tail) = self.items.get_mut(from..len) {
+            tail.rotate_left(1);
+        }
+        if let Some(last) = len.checked_sub(1).and_then(|i| self.items.get_mut(i)) {
+            *last = Some((v, first));
+        }
+    }
+
+    /// Forgets the places first seen at or after `since`.
+    fn retain_before(&mut self, since: Timestamp) {
+        let mut out = [None; KNOWN_PLACES];
+        let kept = self.items.iter().flatten().filter(|(_, t)| *t < since);
+        for (slot, item) in out.iter_mut().zip(kept) {
+            *slot = Some(*item);
+        }
+        self.items = out;
+    }
+}
+
+/// One account's recent security-relevant history. Keyed by a hash of the account: the name
+/// itself is kept only once an alert names the account.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Trail {
-    /// Places the account used, with when each was first seen.
-    known_ips: Vec<(IpAddr, Timestamp)>,
-    known_asns: Vec<(Asn, Timestamp)>,
-    known_ship_tos: Vec<(AddressHash, Timestamp)>,
+    account: Option<Box<str>>,
+    /// Addresses by a 64-bit hash: half the size of an `IpAddr` with its time, and only
+    /// compared for equality.
+    known_ips: Recent<u64>,
+    known_asns: Recent<Asn>,
+    known_ship_tos: Recent<AddressHash>,
+    /// The last successful login, kept even when it is not in `events`, so a break-in that
+    /// an alert names later can be put at the head of the timeline.
+    last_login: Option<(Timestamp, Option<IpAddr>, Option<Asn>)>,
     pub(crate) events: VecDeque<HistEvent>,
     pub(crate) dropped: u64,
     last: Timestamp,
     pinned: bool,
-}
-
-/// Remembers a place as most recently used, keeping when it was first seen.
-fn remember<T: PartialEq + Copy>(list: &mut Vec<(T, Timestamp)>, v: T, ts: Timestamp) {
-    let first = match list.iter().position(|x| x.0 == v) {
-        Some(pos) => list.remove(pos).1.min(ts),
-        None => {
-            if list.len() >= KNOWN_PLACES {
-                list.remove(0);
-            }
-            ts
-        }
-    };
-    list.push((v, first));
-}
-
-fn knows<T: PartialEq>(list: &[(T, Timestamp)], v: &T) -> bool {
-    list.iter().any(|x| x.0 == *v)
 }
 
 impl Trail {
@@ -374,9 +442,9 @@ impl Trail {
         };
         if self.known_ips.is_empty() {
             Place::NoHistory
-        } else if knows(&self.known_ips, &ip) {
+        } else if self.known_ips.knows(&ip_key(ip)) {
             Place::Known
-        } else if asn.is_some_and(|a| knows(&self.known_asns, &a)) {
+        } else if asn.is_some_and(|a| self.known_asns.knows(&a)) {
             Place::NewAddress
         } else {
             Place::New
@@ -384,15 +452,39 @@ impl Trail {
     }
 
     fn ship_to_known(&self, ship_to: AddressHash) -> Option<bool> {
-        (!self.known_ship_tos.is_empty()).then(|| knows(&self.known_ship_tos, &ship_to))
+        (!self.known_ship_tos.is_empty()).then(|| self.known_ship_tos.knows(&ship_to))
     }
 
     /// The attacker was in the account from `since` on: forget the places first seen from
     /// then (they are the attacker's), and re-mark the events kept since then.
     fn unlearn_since(&mut self, since: Timestamp) {
-        self.known_ips.retain(|x| x.1 < since);
-        self.known_asns.retain(|x| x.1 < since);
-        self.known_ship_tos.retain(|x| x.1 < since);
+        self.known_ips.retain_before(since);
+        self.known_asns.retain_before(since);
+        self.known_ship_tos.retain_before(since);
+        // The break-in login itself may not have been kept (a first login has nothing to
+        // compare with): put it back.
+        if let Some((ts, ip, asn)) = self.last_login
+            && ts >= since
+            && !self
+                .events
+                .iter()
+                .any(|e| e.ts == ts && e.kind == EventKind::Login)
+        {
+            let at = self.events.iter().take_while(|e| e.ts <= ts).count();
+            self.events.insert(
+                at,
+                HistEvent {
+                    ts,
+                    kind: EventKind::Login,
+                    outcome: Outcome::Success,
+                    ip,
+                    asn,
+                    place: Place::Unknown,
+                    new_value: None,
+                    order: None,
+                },
+            );
+        }
         let mut events = std::mem::take(&mut self.events);
         for e in events.iter_mut().filter(|e| e.ts >= since) {
             e.place = self.place(e.ip, e.asn);
@@ -509,12 +601,13 @@ pub struct ReportBuilder {
     attempts_dropped: u64,
     asns: HashMap<Asn, AsnAgg, foldhash::fast::RandomState>,
     asns_untracked: u64,
-    trails: HashMap<AccountKey, Trail, foldhash::fast::RandomState>,
+    trails: HashMap<u64, Trail, foldhash::fast::RandomState>,
     trails_dropped: u64,
     alerts: Vec<Alert>,
     alert_index: HashMap<String, usize>,
     alerts_dropped: u64,
-    pinned_ips: Vec<IpAddr>,
+    pinned_ips: HashSet<IpAddr, foldhash::fast::RandomState>,
+    pinned_accounts: usize,
     drop_addresses: Vec<String>,
 }
 
@@ -538,7 +631,8 @@ impl ReportBuilder {
             alerts: Vec::new(),
             alert_index: HashMap::new(),
             alerts_dropped: 0,
-            pinned_ips: Vec::new(),
+            pinned_ips: HashSet::default(),
+            pinned_accounts: 0,
             drop_addresses: Vec::new(),
         }
     }
@@ -582,8 +676,8 @@ impl ReportBuilder {
         {
             self.observe_source(ip, ev, w, account_hash);
         }
-        if let Some(account) = &ev.account {
-            self.observe_account(account, ev);
+        if let Some(h) = account_hash {
+            self.observe_account(h, ev);
         }
     }
 
@@ -628,10 +722,13 @@ impl ReportBuilder {
         if !self.sources.contains_key(&ip) && self.sources.len() >= self.cfg.max_sources.max(2) {
             self.prune_sources();
         }
-        let agg = self
-            .sources
-            .entry(ip)
-            .or_insert_with(|| SourceAgg::new(ev.ts, ev.asn));
+        let pinned = &self.pinned_ips;
+        let agg = self.sources.entry(ip).or_insert_with(|| {
+            let mut a = SourceAgg::new(ev.ts, ev.asn);
+            // An address named in an alert and dropped earlier comes back pinned.
+            a.pinned = pinned.contains(&ip);
+            a
+        });
         agg.first = agg.first.min(ev.ts);
         agg.last = agg.last.max(ev.ts);
         if agg.asn.is_none() {
@@ -666,12 +763,11 @@ impl ReportBuilder {
             .filter(|(_, a)| !a.pinned)
             .map(|(ip, a)| (a.failures, a.resets, a.last, *ip))
             .collect();
-        let drop = ranked.len().div_ceil(2);
-        if drop == 0 || drop >= ranked.len() && ranked.len() < 2 {
-            // Only pinned addresses (or one): nothing sensible to drop; let the table grow by
-            // one, it is bounded by the alerts cap.
+        if ranked.len() < 2 {
+            // (Almost) only pinned addresses: let the table grow; pins are capped.
             return;
         }
+        let drop = ranked.len().div_ceil(2);
         ranked.select_nth_unstable_by(drop - 1, |a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         for (_, _, _, ip) in ranked.iter().take(drop) {
             if let Some(a) = self.sources.remove(ip) {
@@ -681,7 +777,7 @@ impl ReportBuilder {
         }
     }
 
-    fn observe_account(&mut self, account: &AccountKey, ev: &AuthEvent) {
+    fn observe_account(&mut self, account: u64, ev: &AuthEvent) {
         let relevant = match ev.kind {
             EventKind::Login => ev.outcome == Outcome::Success,
             EventKind::PasswordResetRequest
@@ -695,12 +791,13 @@ impl ReportBuilder {
         if !relevant {
             return;
         }
-        if !self.trails.contains_key(account) && self.trails.len() >= self.cfg.max_accounts.max(2) {
+        if !self.trails.contains_key(&account) && self.trails.len() >= self.cfg.max_accounts.max(2)
+        {
             self.prune_trails();
         }
         let cap = self.cfg.history_per_account;
         let pinned_cap = self.cfg.pinned_history_per_account;
-        let trail = self.trails.entry(account.clone()).or_default();
+        let trail = self.trails.entry(account).or_default();
         trail.last = trail.last.max(ev.ts);
         let place = trail.place(ev.ip, ev.asn);
         let details = ev.details.as_deref();
@@ -719,25 +816,27 @@ impl ReportBuilder {
         });
         let new_value = details.and_then(|d| d.address.or(d.new_email));
         let is_login = ev.kind == EventKind::Login;
-        // Routine logins from known places are noise in a history; after an alert they are
-        // kept, since the attacker may be coming back.
-        let keep = !is_login || place != Place::Known || trail.pinned;
+        // Routine logins from known places are noise in a history, and a first login has
+        // nothing to compare with; after an alert every login is kept, since the attacker may
+        // be coming back.
+        let keep = !is_login || trail.pinned || matches!(place, Place::New | Place::NewAddress);
         if is_login {
+            trail.last_login = Some((ev.ts, ev.ip, ev.asn));
             // Places are learned only before the account is named in an alert, so the
             // attacker's addresses stay "new" in its takeover timeline.
             if !trail.pinned
                 && let Some(ip) = ev.ip
             {
-                remember(&mut trail.known_ips, ip, ev.ts);
+                trail.known_ips.remember(ip_key(ip), ev.ts);
                 if let Some(asn) = ev.asn {
-                    remember(&mut trail.known_asns, asn, ev.ts);
+                    trail.known_asns.remember(asn, ev.ts);
                 }
             }
         }
         if let Some(s) = order.as_ref().and_then(|o| o.ship_to)
             && !trail.pinned
         {
-            remember(&mut trail.known_ship_tos, s, ev.ts);
+            trail.known_ship_tos.remember(s, ev.ts);
         }
         if keep {
             let cap = if trail.pinned { pinned_cap } else { cap };
@@ -759,11 +858,11 @@ impl ReportBuilder {
 
     /// Drops the least recently active unpinned half of the account histories.
     fn prune_trails(&mut self) {
-        let mut ranked: Vec<(Timestamp, AccountKey)> = self
+        let mut ranked: Vec<(Timestamp, u64)> = self
             .trails
             .iter()
             .filter(|(_, t)| !t.pinned)
-            .map(|(k, t)| (t.last, k.clone()))
+            .map(|(k, t)| (t.last, *k))
             .collect();
         let drop = ranked.len().div_ceil(2);
         if drop == 0 {
@@ -781,23 +880,40 @@ impl ReportBuilder {
     /// attacker was in the account from then on (a compromise or takeover), so places first
     /// seen since then are unlearned and stay "new" in its timeline.
     fn pin_account(&mut self, account: &str, attacker_since: Option<Timestamp>) {
-        let Some(key) = AccountKey::normalize(account) else {
+        let Some(name) = AccountKey::normalize(account) else {
             return;
         };
-        let trail = self.trails.entry(key).or_default();
-        trail.pinned = true;
+        let key = self.hash(name.as_str());
+        let cap = self.cfg.max_alerts;
+        let pinned = &mut self.pinned_accounts;
+        let trail = match self.trails.get_mut(&key) {
+            Some(t) => t,
+            None if *pinned < cap => self.trails.entry(key).or_default(),
+            None => return,
+        };
+        if !trail.pinned {
+            if *pinned >= cap {
+                // Pins are bounded like alerts; this account keeps an ordinary history.
+                return;
+            }
+            *pinned += 1;
+            trail.pinned = true;
+            trail.account = Some(name.as_str().into());
+        }
         if let Some(since) = attacker_since {
             trail.unlearn_since(since);
         }
     }
 
     fn pin_ip(&mut self, ip: IpAddr) {
+        if self.pinned_ips.len() >= self.cfg.max_alerts && !self.pinned_ips.contains(&ip) {
+            // Pins are bounded like alerts.
+            return;
+        }
         if let Some(a) = self.sources.get_mut(&ip) {
             a.pinned = true;
         }
-        if !self.pinned_ips.contains(&ip) && self.pinned_ips.len() < self.cfg.max_alerts {
-            self.pinned_ips.push(ip);
-        }
+        self.pinned_ips.insert(ip);
     }
 
     /// Sees one alert. A re-emission (same id, higher severity) replaces the earlier one.
@@ -1052,6 +1168,8 @@ pub struct Model<'a> {
     pub drop_addresses: Vec<String>,
     /// Account histories dropped to stay in bounds.
     pub trails_dropped: u64,
+    /// Organisation names of the ASNs in the report.
+    pub orgs: BTreeMap<Asn, String>,
 }
 
 impl<'a> Model<'a> {
@@ -1070,6 +1188,12 @@ impl<'a> Model<'a> {
             let asn = asn?;
             orgs.entry(asn).or_insert_with(|| as_org(asn)).clone()
         };
+        // The networks in account histories, so the timelines can name them.
+        for t in b.trails.values().filter(|t| t.pinned) {
+            for e in &t.events {
+                org(e.asn);
+            }
+        }
 
         let mut alerts = b.alerts;
         alerts.sort_by(|x, y| {
@@ -1211,7 +1335,8 @@ impl<'a> Model<'a> {
         }
         compromised.sort_by(|x, y| x.time.cmp(&y.time).then(x.account.cmp(&y.account)));
         for row in &mut compromised {
-            if let Some(trail) = AccountKey::normalize(&row.account).and_then(|k| b.trails.get(&k))
+            if let Some(trail) = AccountKey::normalize(&row.account)
+                .and_then(|k| b.trails.get(&b.hasher.hash_one(k.as_str())))
             {
                 row.next = trail
                     .events
@@ -1225,7 +1350,8 @@ impl<'a> Model<'a> {
 
         // Orders of every account named in an alert (pinned trails).
         let mut orders: Vec<OrderRow> = Vec::new();
-        for (k, t) in b.trails.iter().filter(|(_, t)| t.pinned) {
+        for t in b.trails.values().filter(|t| t.pinned) {
+            let Some(name) = &t.account else { continue };
             for e in t.events.iter().filter(|e| e.kind == EventKind::Order) {
                 let to_drop = e
                     .order
@@ -1233,7 +1359,7 @@ impl<'a> Model<'a> {
                     .and_then(|o| o.ship_to)
                     .is_some_and(|s| b.drop_addresses.contains(&s.to_string()));
                 orders.push(OrderRow {
-                    account: k.as_str().to_string(),
+                    account: name.to_string(),
                     event: e.clone(),
                     org: None,
                     to_drop,
@@ -1245,6 +1371,10 @@ impl<'a> Model<'a> {
             o.org = org(o.event.asn);
         }
 
+        let orgs: BTreeMap<Asn, String> = orgs
+            .into_iter()
+            .filter_map(|(asn, o)| o.map(|o| (asn, o)))
+            .collect();
         let buckets = b
             .timeline
             .buckets
@@ -1268,6 +1398,7 @@ impl<'a> Model<'a> {
             orders,
             drop_addresses: b.drop_addresses,
             trails_dropped: b.trails_dropped,
+            orgs,
         }
     }
 

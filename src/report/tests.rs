@@ -346,7 +346,7 @@ fn account_histories_are_bounded_per_account_and_in_total() {
             "203.0.113.7",
         ));
     }
-    let key = AccountKey::normalize("alice@example.com").unwrap();
+    let key = b.hash(AccountKey::normalize("alice@example.com").unwrap().as_str());
     assert_eq!(b.trails[&key].events.len(), 4);
     assert_eq!(b.trails[&key].dropped, 6);
     assert_eq!(b.trails[&key].events[0].ts, at(6));
@@ -706,12 +706,11 @@ fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
     b.observe_event(&login(110, true, v, "203.0.113.5", 64501));
     b.observe_event(&order(120, v, "203.0.113.5", 900.0, "s", "drop 9"));
     b.observe_event(&order(130, v, "203.0.113.5", 900.0, "s", "drop 9"));
-    let key = AccountKey::normalize(v).unwrap();
+    let key = b.hash(AccountKey::normalize(v).unwrap().as_str());
     let before: Vec<Place> = b.trails[&key].events.iter().map(|e| e.place).collect();
     assert_eq!(
         before,
         vec![
-            Place::NoHistory,
             Place::Known,
             Place::New,
             Place::New,
@@ -726,14 +725,7 @@ fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
     let after: Vec<Place> = trail.events.iter().map(|e| e.place).collect();
     assert_eq!(
         after,
-        vec![
-            Place::NoHistory,
-            Place::Known,
-            Place::New,
-            Place::New,
-            Place::New,
-            Place::New
-        ]
+        vec![Place::Known, Place::New, Place::New, Place::New, Place::New]
     );
     let known: Vec<Option<bool>> = trail
         .events
@@ -743,9 +735,48 @@ fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
     assert_eq!(known, vec![None, Some(false), Some(false)]);
     // Pinned: the attacker's next login is kept and still new.
     b.observe_event(&login(200, true, v, "203.0.113.5", 64501));
-    let key = AccountKey::normalize(v).unwrap();
+    let key = b.hash(AccountKey::normalize(v).unwrap().as_str());
     assert_eq!(
         b.trails[&key].events.back().map(|e| e.place),
         Some(Place::New)
     );
+}
+
+#[test]
+fn a_break_in_on_a_first_seen_account_heads_its_timeline() {
+    let mut b = ReportBuilder::new(ReportConfig::default());
+    let v = "fresh@example.com";
+    // A first login has nothing to compare with and is not kept in an ordinary history...
+    b.observe_event(&login(0, true, v, "203.0.113.5", 64501));
+    let key = b.hash(v);
+    assert!(b.trails[&key].events.is_empty());
+    // ...until an alert says it was the break-in.
+    b.observe_alert(&alert(Rule::CompromiseLogin, EntityKind::Account, v, 0));
+    b.observe_event(&order(60, v, "203.0.113.5", 5.0, "s", "drop"));
+    let stats = RunStats::default();
+    let m = model(b, &stats);
+    let next = &m.compromised[0].next;
+    assert_eq!(next.len(), 2);
+    assert_eq!(
+        (next[0].kind, next[0].ts, next[0].place),
+        (EventKind::Login, at(0), Place::NoHistory)
+    );
+    assert_eq!(next[0].ip, Some(ip("203.0.113.5")));
+    assert_eq!(next[1].kind, EventKind::Order);
+}
+
+#[test]
+fn recent_places_are_bounded_and_keep_first_seen() {
+    let mut r: Recent<u32> = Recent::default();
+    assert!(r.is_empty());
+    for (v, t) in [(1, 10), (2, 20), (1, 30), (3, 40), (4, 50), (5, 60)] {
+        r.remember(v, Timestamp(t));
+    }
+    // 2 was the least recently used when 5 arrived; 1 keeps its first sighting.
+    let items: Vec<(u32, i64)> = r.items.iter().flatten().map(|(v, t)| (*v, t.0)).collect();
+    assert_eq!(items, vec![(1, 10), (3, 40), (4, 50), (5, 60)]);
+    r.retain_before(Timestamp(45));
+    let items: Vec<(u32, i64)> = r.items.iter().flatten().map(|(v, t)| (*v, t.0)).collect();
+    assert_eq!(items, vec![(1, 10), (3, 40)]);
+    assert!(r.knows(&3) && !r.knows(&4));
 }
