@@ -404,7 +404,8 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
         let more = m.compromised.len().saturating_sub(names.len());
         let _ = write!(
             p,
-            "{} account{} {} broken into (a successful login from an attacking source): {}{}. ",
+            "{} account{} {} broken into (a successful login from an attacking source, or a \
+             takeover sequence): {}{}. ",
             m.compromised.len(),
             if m.compromised.len() == 1 { "" } else { "s" },
             if m.compromised.len() == 1 {

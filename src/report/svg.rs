@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::html::escape;
 use super::{BUCKET_WIDTHS, Bucket, Model, fmt_time};
 use crate::alert::Rule;
-use crate::time::{Millis, Timestamp, format_duration};
+use crate::time::{DAY, HOUR, MINUTE, Millis, Timestamp, format_duration};
 
 /// The most bars drawn: beyond it, buckets are merged into coarser ones.
 pub const MAX_DRAWN_BUCKETS: usize = 720;
@@ -59,6 +59,32 @@ pub fn series(model: &Model<'_>) -> (Millis, Vec<(Timestamp, Bucket)>) {
         }
     }
     (width, out)
+}
+
+/// A round tick step that gives at most about ten ticks over `span`.
+fn tick_step(span: Millis) -> Millis {
+    const STEPS: [Millis; 13] = [
+        MINUTE,
+        2 * MINUTE,
+        5 * MINUTE,
+        10 * MINUTE,
+        15 * MINUTE,
+        30 * MINUTE,
+        HOUR,
+        2 * HOUR,
+        3 * HOUR,
+        6 * HOUR,
+        12 * HOUR,
+        DAY,
+        7 * DAY,
+    ];
+    STEPS
+        .into_iter()
+        .find(|&st| span / st <= 10)
+        .unwrap_or_else(|| {
+            let weeks = span / (7 * DAY) / 10 + 1;
+            weeks * 7 * DAY
+        })
 }
 
 fn nice_ceiling(v: u64) -> u64 {
@@ -120,9 +146,13 @@ pub fn timeline(model: &Model<'_>) -> String {
             escape(id)
         );
     }
-    // Grid and y axis.
-    for i in 0..=4u64 {
-        let v = ymax * i / 4;
+    // Grid and y axis: steps that divide the (rounded) maximum evenly.
+    let steps = [4u64, 5, 2, 1]
+        .into_iter()
+        .find(|n| ymax.is_multiple_of(*n))
+        .unwrap_or(1);
+    for i in 0..=steps {
+        let v = ymax * i / steps;
         let y = y_of(v);
         let _ = write!(
             s,
@@ -134,30 +164,32 @@ pub fn timeline(model: &Model<'_>) -> String {
             escape(&crate::alert::thousands(v))
         );
     }
-    // X axis labels: about eight, at bucket boundaries.
-    let ticks = 8usize;
-    for i in 0..=ticks {
-        let t = t0 + ((t1 - t0) as f64 * i as f64 / ticks as f64) as i64;
+    // X axis: ticks at round times, the date under the first tick of each day.
+    let step = tick_step(t1 - t0);
+    let mut t = t0.div_euclid(step) * step;
+    if t < t0 {
+        t += step;
+    }
+    let mut last_date = String::new();
+    while t <= t1 {
         let x = x_of(t);
         let label = fmt_time(Timestamp(t));
         let (date, time) = label.split_once(' ').unwrap_or((&label, ""));
-        let anchor = match i {
-            0 => "start",
-            i if i == ticks => "end",
-            _ => "middle",
-        };
+        let date_label = if date == last_date { "" } else { date };
         let _ = write!(
             s,
             "<line class=\"tick\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>\
-             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
             TOP + plot_h,
             TOP + plot_h + 4.0,
             TOP + plot_h + 16.0,
             escape(time.get(..5).unwrap_or(time)),
             TOP + plot_h + 30.0,
-            escape(date)
+            escape(date_label)
         );
+        last_date = date.to_string();
+        t += step;
     }
     // Series as step lines.
     let series_line = |pick: fn(&Bucket) -> u64, class: &str, s: &mut String| {
@@ -233,7 +265,6 @@ pub fn legend(model: &Model<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::{DAY, HOUR, MINUTE};
 
     #[test]
     fn display_width_keeps_the_chart_narrow() {
@@ -242,6 +273,15 @@ mod tests {
         assert_eq!(display_width(MINUTE, 7 * DAY), 15 * MINUTE);
         assert_eq!(display_width(HOUR, 2 * HOUR), HOUR);
         assert_eq!(display_width(MINUTE, 100_000 * DAY), 28 * DAY);
+    }
+
+    #[test]
+    fn ticks_are_round_and_few() {
+        assert_eq!(tick_step(7 * MINUTE), MINUTE);
+        assert_eq!(tick_step(48 * HOUR), 6 * HOUR);
+        assert_eq!(tick_step(2 * HOUR), 15 * MINUTE);
+        assert_eq!(tick_step(70 * DAY), 7 * DAY);
+        assert_eq!(tick_step(700 * DAY), 77 * DAY);
     }
 
     #[test]

@@ -780,3 +780,34 @@ fn recent_places_are_bounded_and_keep_first_seen() {
     assert_eq!(items, vec![(1, 10), (3, 40)]);
     assert!(r.knows(&3) && !r.knows(&4));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever text the logs hold, the page keeps its structure and runs nothing.
+    #[test]
+    fn any_text_keeps_the_page_well_formed(
+        account in "\\PC{0,40}",
+        agent in proptest::prelude::any::<String>(),
+        seller in "[<>\"'&/a-z =]{0,30}",
+    ) {
+        let mut b = ReportBuilder::new(ReportConfig::default());
+        let name = format!("{account}@x");
+        let mut e = login(0, true, &name, "203.0.113.9", 64501);
+        e.user_agent = Some(agent.clone().into());
+        b.observe_event(&e);
+        b.observe_event(&order(5, &name, "203.0.113.9", 1.0, &seller, &agent));
+        let mut a = alert(Rule::CompromiseLogin, EntityKind::Account, &name, 0);
+        a.summary = agent.clone();
+        a.accounts = vec![seller.clone()];
+        a.evidence = json!({ "reason": agent, "ip": seller }).as_object().unwrap().clone();
+        b.observe_alert(&a);
+        let stats = RunStats::default();
+        let m = model(b, &stats);
+        let page = html::render(&m);
+        proptest::prop_assert!(check_balanced(&page).is_ok(), "{:?}", check_balanced(&page));
+        proptest::prop_assert!(!page.to_ascii_lowercase().contains("<script"));
+        let files = csv::render(&m).unwrap();
+        proptest::prop_assert_eq!(files.len(), 4);
+    }
+}
