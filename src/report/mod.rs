@@ -66,7 +66,7 @@ const BUCKET_WIDTHS: [Millis; 8] = [
 const KNOWN_PLACES: usize = 4;
 
 /// Section `[report]`: where the report goes and how much it may remember.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// Write the HTML report to this file (`--report FILE`).

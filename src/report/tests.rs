@@ -376,7 +376,11 @@ fn account_histories_are_bounded_per_account_and_in_total() {
 
 /// A victim with a usual address, a break-in from an attacking address, then the takeover.
 fn takeover_builder() -> ReportBuilder {
-    let mut b = ReportBuilder::new(ReportConfig::default());
+    takeover_builder_with(ReportConfig::default())
+}
+
+fn takeover_builder_with(cfg: ReportConfig) -> ReportBuilder {
+    let mut b = ReportBuilder::new(cfg);
     let v = "Victim@Example.com";
     b.observe_event(&login(0, true, v, "198.51.100.1", 64500));
     b.observe_event(&login(60, true, v, "198.51.100.1", 64500));
@@ -810,4 +814,78 @@ proptest::proptest! {
         let files = csv::render(&m).unwrap();
         proptest::prop_assert_eq!(files.len(), 4);
     }
+}
+
+/// The `[report]` section as documented for `credwatch.example.toml`.
+const EXAMPLE_SECTION: &str = r#"
+# html = "report.html"   # --report FILE: write the HTML report there (unset: no page)
+# csv_dir = "report-csv" # --csv-dir DIR: write the four CSV files there (unset: no CSVs)
+max_sources = 20000
+max_asns = 50000
+max_accounts = 100000
+history_per_account = 16
+pinned_history_per_account = 256
+max_alerts = 5000
+top_rows = 25
+"#;
+
+#[test]
+fn the_documented_section_is_the_default_and_typos_are_errors() {
+    let cfg: ReportConfig = toml::from_str(EXAMPLE_SECTION).unwrap();
+    assert_eq!(cfg, ReportConfig::default());
+    let cfg: ReportConfig = toml::from_str("html = \"r.html\"\ncsv_dir = \"out\"").unwrap();
+    assert_eq!(cfg.html, Some(PathBuf::from("r.html")));
+    assert_eq!(cfg.csv_dir, Some(PathBuf::from("out")));
+    let err = toml::from_str::<ReportConfig>("max_source = 5").unwrap_err();
+    assert!(err.to_string().contains("max_source"), "{err}");
+}
+
+#[test]
+fn an_empty_run_still_gives_a_readable_page_and_csvs_with_headers() {
+    let stats = RunStats::default();
+    let m = model(ReportBuilder::new(ReportConfig::default()), &stats);
+    let page = html::render(&m);
+    check_balanced(&page).unwrap();
+    assert!(page.contains("No logins were seen, so there is no timeline."));
+    assert!(page.contains("No account was seen being broken into."));
+    let files = csv::render(&m).unwrap();
+    for (name, bytes) in files {
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(text.lines().count(), 1, "{name}: header only");
+    }
+}
+
+#[test]
+fn finish_writes_the_files_it_was_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ReportConfig {
+        html: Some(dir.path().join("r.html")),
+        csv_dir: Some(dir.path().join("csv/nested")),
+        ..ReportConfig::default()
+    };
+    let files = takeover_builder_with(cfg)
+        .finish(&RunStats::default(), &|_| None)
+        .unwrap();
+    assert_eq!(files.html, Some(dir.path().join("r.html")));
+    assert_eq!(
+        files.csv,
+        csv::FILES
+            .iter()
+            .map(|f| dir.path().join("csv/nested").join(f))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("r.html"))
+            .unwrap()
+            .contains("victim@example.com")
+    );
+    // A directory that cannot be created is an error naming it.
+    let blocked = ReportConfig {
+        csv_dir: Some(dir.path().join("r.html/sub")),
+        ..ReportConfig::default()
+    };
+    let err = ReportBuilder::new(blocked)
+        .finish(&RunStats::default(), &|_| None)
+        .unwrap_err();
+    assert!(err.to_string().contains("r.html/sub"), "{err}");
 }
