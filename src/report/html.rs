@@ -151,7 +151,7 @@ th{background:#f0f0f0;font-weight:600;overflow-wrap:normal}
 dl.ev td,dl.ev th{overflow-wrap:normal}
 td.nw{white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.sev{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;font-weight:600;color:#fff;background:#777}
+.sev{white-space:nowrap;display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;font-weight:600;color:#fff;background:#777}
 .sev-critical{background:#b71c1c}.sev-high{background:#e65100}.sev-medium{background:#f9a825;color:#000}.sev-low{background:#546e7a}.sev-info{background:#90a4ae}
 .new{color:var(--red);font-weight:600}
 .pl{white-space:nowrap}
@@ -178,6 +178,7 @@ svg .marker line{stroke-width:1.2;stroke-dasharray:2 2}
 dl.ev{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0;font-size:13px}
 dl.ev dt{color:var(--muted)}dl.ev dd{margin:0;overflow-wrap:anywhere}
 dl.ev table{margin:0}
+#compromised td:first-child,#bulk-orders td:first-child,#flagged-orders td:nth-child(2){min-width:16em}
 .acc{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 footer{margin-top:40px;font-size:12px;color:var(--muted)}
 @media print{

@@ -1325,7 +1325,10 @@ impl<'a> Model<'a> {
                 ip,
                 asn,
                 org: org(asn),
-                reason: format!("takeover sequence starting with {what} from a new address"),
+                reason: format!(
+                    "takeover sequence starting with {} from a new address",
+                    what.replace('_', " ")
+                ),
                 severity: a.severity,
                 alert_ids: vec![a.id.clone()],
                 takeover: true,
