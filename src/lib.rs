@@ -17,6 +17,7 @@ pub mod event;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod stats;
