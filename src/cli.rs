@@ -139,6 +139,13 @@ pub struct ScanArgs {
     /// Exit with code 1 when any alert was found.
     #[arg(long)]
     pub fail_on_alert: bool,
+    /// Write a self-contained HTML report (timeline, attack sources, compromised accounts,
+    /// takeover timelines, every alert) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write alerts.csv, compromised_accounts.csv, attack_sources.csv and orders.csv into DIR.
+    #[arg(long = "csv-dir", value_name = "DIR")]
+    pub csv_dir: Option<PathBuf>,
 }
 
 /// `credwatch parse`.

@@ -46,6 +46,8 @@ pub struct Config {
     pub tail: crate::source::follow::FollowConfig,
     /// Webhook delivery settings shared by every `--webhook URL`.
     pub webhook: crate::sink::WebhookConfig,
+    /// The forensic report (`--report`, `--csv-dir`).
+    pub report: crate::report::ReportConfig,
 }
 
 /// Section `[limits]`.

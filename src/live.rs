@@ -440,12 +440,12 @@ pub fn tail(
     }
     let mut engine = det.engine;
     let gate = engine.gate.take();
+    stats.sources = reports;
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
     engine.finish_without_advance(&mut stats)?;
     if let Some(g) = gate {
         report.suppressed_alerts = g.suppressed();
     }
-    stats.sources = reports;
-    stats.elapsed_secs = started.elapsed().as_secs_f64();
     if let Some(e) = end_error {
         stats.input_errors.push(e);
     }

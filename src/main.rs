@@ -78,7 +78,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 strict: args.input.strict,
                 progress,
             };
+            let mut cfg = cfg;
+            if args.report.is_some() {
+                cfg.report.html = args.report.clone();
+            }
+            if args.csv_dir.is_some() {
+                cfg.report.csv_dir = args.csv_dir.clone();
+            }
             let (mut sinks, _) = build_sinks(&cfg, &args.alerts, None, true)?;
+            if cfg.report.html.is_some() || cfg.report.csv_dir.is_some() {
+                sinks.push(Box::new(credwatch::report::ReportSink::new(
+                    cfg.report.clone(),
+                )));
+            }
             let stats = pipeline::scan(&cfg, &opts, &mut sinks)?;
             if !args.input.quiet {
                 eprint!("{}", stats.render());

@@ -722,11 +722,13 @@ pub fn scan(
             .filter_map(|(id, n)| engine.names.get(&id).map(|name| (name.clone(), n)))
             .collect();
     }
+    // The counters are complete before the sinks finish: reports summarize them.
+    stats.sources = streams.into_iter().map(|s| s.report).collect();
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
     engine.finish(&mut stats)?;
     if let Some(p) = progress {
         p.finish();
     }
-    stats.sources = streams.into_iter().map(|s| s.report).collect();
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(stats)
 }

@@ -1,6 +1,6 @@
 //! The forensic report as a person sees it: rendered by headless Chromium.
 //!
-//! The report of `sample-logs/` (built with the library, as `scan --report` does) is loaded
+//! The report of `sample-logs/` (written by `credwatch scan --report`) is loaded
 //! with `--dump-dom`; the test fails on any console message (the page has no scripts, and its
 //! Content-Security-Policy turns any injected script or image into a logged violation), on a
 //! hang (an `alert()` dialog blocks `--dump-dom`), and unless the timeline and the
@@ -14,11 +14,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use credwatch::config::Config;
-use credwatch::pipeline::{self, RunOptions};
-use credwatch::report::{ReportConfig, ReportSink};
-use credwatch::sink::Sink;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -45,20 +40,38 @@ fn find_chromium() -> Option<PathBuf> {
     None
 }
 
-/// Scans `paths` with a [`ReportSink`] and returns the page's path.
+/// Runs `credwatch scan --report PAGE --csv-dir DIR` (the real binary) on `paths` and returns
+/// the page.
 fn render(paths: Vec<PathBuf>, asn_db: Option<PathBuf>, html: &Path) -> String {
-    let mut cfg = Config::default();
-    cfg.asn.db.extend(asn_db);
-    let report = ReportConfig {
-        html: Some(html.to_path_buf()),
-        ..ReportConfig::default()
-    };
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(ReportSink::new(report))];
-    let opts = RunOptions {
-        paths,
-        strict: false,
-    };
-    pipeline::scan(&cfg, &opts, &mut sinks).expect("scan");
+    let csv_dir = html.with_extension("csv.d");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_credwatch"));
+    cmd.arg("scan")
+        .arg("-q")
+        .arg("--report")
+        .arg(html)
+        .arg("--csv-dir")
+        .arg(&csv_dir)
+        .current_dir(root())
+        .stdout(Stdio::null());
+    if let Some(db) = asn_db {
+        cmd.arg("--asn-db").arg(db);
+    }
+    let out = cmd.args(&paths).output().expect("run credwatch scan");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "alerts.csv",
+        "compromised_accounts.csv",
+        "attack_sources.csv",
+        "orders.csv",
+    ] {
+        let text = std::fs::read_to_string(csv_dir.join(name)).expect(name);
+        assert!(text.lines().count() >= 1, "{name} has no header");
+    }
     std::fs::read_to_string(html).expect("report written")
 }
 

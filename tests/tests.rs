@@ -4,6 +4,7 @@
 mod cli;
 mod live;
 mod receiver;
+mod report_browser;
 mod rules_orders;
 mod rules_stuffing;
 mod rules_takeover;

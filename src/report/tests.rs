@@ -667,6 +667,7 @@ fn a_real_scan_of_a_crafted_log_gives_a_safe_page() {
     let opts = crate::pipeline::RunOptions {
         paths: vec![log],
         strict: false,
+        progress: None,
     };
     let stats =
         crate::pipeline::scan(&crate::config::Config::default(), &opts, &mut sinks).unwrap();
