@@ -155,8 +155,9 @@ fn tail_and_scan_give_the_same_alerts() {
     assert!(err.contains("6,743 lines"), "{err}");
 }
 
-/// A receiver outage and a `kill -9` in the middle of the log: after the restart nothing is
-/// read twice, nothing is skipped, every alert of the scan is delivered once, in one piece.
+/// A receiver outage, a `kill -9` in the middle of the log and a logrotate while credwatch is
+/// down: after the restart nothing is read twice, nothing is skipped, and every alert of a scan
+/// of the whole log is delivered exactly once.
 #[test]
 fn kill_9_and_a_receiver_outage_lose_nothing_and_send_nothing_twice() {
     let dir = Scratch::new("tail-kill9");
@@ -198,8 +199,34 @@ fn kill_9_and_a_receiver_outage_lose_nothing_and_send_nothing_twice() {
     assert!(delivered(&rx).is_empty());
     kill9(child);
 
-    // While credwatch is down the log grows; then the receiver recovers and credwatch restarts.
-    append(&log, second);
+    // While credwatch is down, logrotate rotates the log (`create`) and the writer goes on in
+    // the new file; then the receiver recovers and credwatch restarts. It must finish nothing of
+    // the rotated file twice and read the new one from its start.
+    let (third, fourth) = halves(second);
+    append(&log, third);
+    let logrotate = Path::new("/usr/sbin/logrotate");
+    if logrotate.exists() {
+        let conf = dir.write(
+            "logrotate.conf",
+            format!(
+                "{} {{\n  rotate 5\n  create\n  missingok\n  nocompress\n}}\n",
+                log.display()
+            )
+            .as_bytes(),
+        );
+        let st = Command::new(logrotate)
+            .arg("-f")
+            .arg("-s")
+            .arg(dir.path().join("logrotate.state"))
+            .arg(&conf)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert!(dir.path().join("auth.jsonl.1").exists());
+    } else {
+        eprintln!("logrotate missing: the restart test runs without a rotation");
+    }
+    append(&log, fourth);
     rx.set_default(Reply::Status(200));
     let child = spawn_tail(&args, &dir.path().join("stderr2.txt"));
     // (On a timeout the assertions below show what is missing.)
