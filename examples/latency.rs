@@ -140,9 +140,10 @@ fn main() {
         std::thread::sleep(Duration::from_millis(gap_ms.saturating_sub(200)));
     }
     std::thread::sleep(Duration::from_secs(3));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
     let _ = child.wait();
 
     let got = arrivals.lock().expect("lock").clone();

@@ -48,17 +48,16 @@ fn spawn_tail(args: &[&str], stderr_to: &Path) -> Child {
         .expect("spawn credwatch tail")
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig}");
+fn signal(child: &Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
 /// Sends SIGTERM and waits (at most 20 s) for a clean exit.
 fn terminate(mut child: Child) {
-    signal(&child, "-TERM");
+    signal(&child, libc::SIGTERM);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -71,7 +70,7 @@ fn terminate(mut child: Child) {
 }
 
 fn kill9(mut child: Child) {
-    signal(&child, "-KILL");
+    signal(&child, libc::SIGKILL);
     let _ = child.wait();
 }
 
