@@ -112,7 +112,7 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     /// RFC 3339 text (the alert contract), or the exact millisecond count inside
-    /// [`with_snapshot_format`].
+    /// `with_snapshot_format`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if in_snapshot_format() {
             s.serialize_i64(self.0)
