@@ -125,6 +125,10 @@ pub struct InputArgs {
     /// Print no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Worker threads for decoding (default: one per core). Alerts, their order and their ids
+    /// are the same for any number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// `credwatch scan`.
@@ -175,6 +179,14 @@ impl InputArgs {
             cfg.input.format = Some(f);
         }
         cfg.asn.db.extend(self.asn_db.iter().cloned());
+        if let Some(n) = self.threads {
+            anyhow::ensure!(n > 0, "--threads must be at least 1");
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("credwatch-decode-{i}"))
+                .build_global()
+                .context("--threads")?;
+        }
         if let Some(mb) = self.memory_budget {
             anyhow::ensure!(mb > 0, "--memory-budget must be at least 1 (MiB)");
             cfg.limits.memory_budget_mb = mb;

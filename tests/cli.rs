@@ -510,3 +510,42 @@ fn binary_files_are_named_as_such_and_nothing_panics() {
         stderr(&out)
     );
 }
+
+/// The same alerts, in the same order, with the same ids, whatever the number of threads.
+#[test]
+fn alerts_do_not_depend_on_the_thread_count() {
+    let one = run(
+        &[
+            "scan",
+            "-q",
+            "--threads",
+            "1",
+            "--asn-db",
+            "sample-logs/asn/asn-extract.csv",
+            "sample-logs/",
+        ],
+        None,
+    );
+    let four = run(
+        &[
+            "scan",
+            "-q",
+            "--threads",
+            "4",
+            "--asn-db",
+            "sample-logs/asn/asn-extract.csv",
+            "sample-logs/",
+        ],
+        None,
+    );
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert_eq!(four.status.code(), Some(0), "{}", stderr(&four));
+    assert!(json_lines(&one).len() >= 20);
+    assert_eq!(
+        String::from_utf8_lossy(&one.stdout),
+        String::from_utf8_lossy(&four.stdout)
+    );
+    let zero = run(&["scan", "--threads", "0", "sample-logs/"], None);
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(stderr(&zero).contains("--threads"), "{}", stderr(&zero));
+}

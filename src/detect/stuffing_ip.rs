@@ -118,7 +118,12 @@ impl StuffingIpDetector {
             .min(cfg.min_failures_without_account)
             .min(cfg.min_attempts_without_outcome) as usize;
         StuffingIpDetector {
-            ips: AddressTable::new(cfg.window.millis(), smallest, cfg.max_failures_per_ip),
+            // Exact up to the high threshold: every alert's numbers are exact and the same on
+            // every run; only an address far beyond it is counted by the sketch.
+            ips: AddressTable::new(cfg.window.millis(), smallest, cfg.max_failures_per_ip)
+                .with_exact_distinct(
+                    cfg.high_distinct_accounts.max(cfg.min_distinct_accounts) as usize
+                ),
             cfg,
             episodes: Episodes::new(Rule::StuffingIp),
             hasher: KeyHasher::default(),

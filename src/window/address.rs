@@ -125,11 +125,11 @@ mod tallies {
 }
 
 impl<const T: usize> AddressWindow<T> {
-    fn new(window: Millis, max_events: usize) -> AddressWindow<T> {
+    fn new(window: Millis, max_events: usize, exact_distinct: usize) -> AddressWindow<T> {
         AddressWindow {
             window,
             max_events: max_events.max(1),
-            accounts: SlidingDistinctSketch::new(window),
+            accounts: SlidingDistinctSketch::with_exact_limit(window, exact_distinct),
             tallies: std::array::from_fn(|_| SlidingCount::default()),
         }
     }
@@ -210,6 +210,9 @@ pub struct AddressTable<V, const T: usize> {
     window: Millis,
     light_capacity: usize,
     max_events: usize,
+    /// Distinct accounts counted exactly per heavy address before its sketch takes over.
+    #[serde(default = "default_exact_distinct")]
+    exact_distinct: usize,
     hasher: KeyHasher,
     shards: Vec<HashMap<u64, LightSlot, foldhash::fast::FixedState>>,
     /// Entries over all shards, kept in step so `len` costs nothing.
@@ -230,11 +233,20 @@ impl<V: Default, const T: usize> AddressTable<V, T> {
             window: window.max(1),
             light_capacity: smallest_threshold.saturating_sub(1).min(LIGHT_EVENTS),
             max_events,
+            exact_distinct: default_exact_distinct(),
             hasher: KeyHasher::default(),
             shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
             light_count: 0,
             heavy: HashMap::default(),
         }
+    }
+
+    /// Counts distinct accounts exactly up to `n` per address (at least 64) before the sketch:
+    /// give the highest threshold the caller compares them with, so that its decisions and
+    /// numbers are exact and the same on every run.
+    pub fn with_exact_distinct(mut self, n: usize) -> AddressTable<V, T> {
+        self.exact_distinct = n.max(default_exact_distinct());
+        self
     }
 
     /// Records an event of `tally` (below `T`) for `ip` at `ts`, with the account's
@@ -286,7 +298,7 @@ impl<V: Default, const T: usize> AddressTable<V, T> {
             .collect();
         events.sort_by_key(|e| e.0);
         let mut h = HeavyAddress {
-            window: AddressWindow::new(self.window, self.max_events),
+            window: AddressWindow::new(self.window, self.max_events, self.exact_distinct),
             last_seen: ts,
             extra: V::default(),
         };
@@ -421,6 +433,10 @@ impl<V: Default, const T: usize> AddressTable<V, T> {
             IpAddr::V6(a) => self.hasher.hash(&a.octets()),
         }
     }
+}
+
+fn default_exact_distinct() -> usize {
+    crate::window::distinct::EXACT_LIMIT
 }
 
 fn shard_of(key: u64) -> usize {

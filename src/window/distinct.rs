@@ -54,6 +54,10 @@ const Q: u32 = 64 - PRECISION;
 pub struct SlidingDistinctSketch {
     window: Millis,
     pane_len: Millis,
+    /// Distinct values kept exactly before the switch to the sketch ([`EXACT_LIMIT`] unless the
+    /// caller asked for more with [`SlidingDistinctSketch::with_exact_limit`]).
+    #[serde(default = "default_exact_limit")]
+    exact_limit: usize,
     exact: Vec<(u64, Timestamp)>,
     ring: Option<Box<Ring>>,
 }
@@ -138,13 +142,26 @@ mod registers {
     }
 }
 
+fn default_exact_limit() -> usize {
+    EXACT_LIMIT
+}
+
 impl SlidingDistinctSketch {
     /// An empty counter over a window of `window` milliseconds (at least 1).
     pub fn new(window: Millis) -> SlidingDistinctSketch {
+        SlidingDistinctSketch::with_exact_limit(window, EXACT_LIMIT)
+    }
+
+    /// A counter that stays exact up to `limit` distinct values (at least [`EXACT_LIMIT`]).
+    /// A detector passes its highest threshold, so that every decision and every number it
+    /// reports is exact — and the same on every run, whatever the per-run hash seed — while
+    /// the rare key far beyond it still costs a bounded sketch.
+    pub fn with_exact_limit(window: Millis, limit: usize) -> SlidingDistinctSketch {
         let window = window.max(1);
         SlidingDistinctSketch {
             window,
             pane_len: (window / PANES as i64).max(1),
+            exact_limit: limit.max(EXACT_LIMIT),
             exact: Vec::new(),
             ring: None,
         }
@@ -177,11 +194,11 @@ impl SlidingDistinctSketch {
             e.1 = e.1.max(ts);
             return;
         }
-        if self.exact.len() >= EXACT_LIMIT {
+        if self.exact.len() >= self.exact_limit {
             let window = self.window;
             self.exact.retain(|e| inside(e.1, ts, window));
         }
-        if self.exact.len() < EXACT_LIMIT {
+        if self.exact.len() < self.exact_limit {
             self.exact.push((hash, ts));
             return;
         }
