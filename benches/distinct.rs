@@ -8,17 +8,9 @@ use credwatch::time::Timestamp;
 use credwatch::window::distinct::SlidingDistinctSketch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-/// SplitMix64: deterministic hashes without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+#[path = "rng.rs"]
+mod rng;
+use rng::Rng;
 
 const N: u64 = 10_000;
 const HOUR: i64 = 3_600_000;

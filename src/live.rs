@@ -340,19 +340,14 @@ pub fn tail(
                     );
                 }
                 let had_events = !lines.is_empty();
-                for line in lines {
-                    process_line(
-                        cfg,
-                        &factory,
-                        &mut det,
-                        &mut slots,
-                        &mut reports,
-                        &mut positions,
-                        &line,
-                        &mut stats,
-                        metrics,
-                    )?;
-                }
+                let mut files = Files {
+                    slots: &mut slots,
+                    reports: &mut reports,
+                    positions: &mut positions,
+                };
+                process_batch(
+                    cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
+                )?;
                 if had_events {
                     last_event_wall = Instant::now();
                     let newest = det.engine.watermark.0;
@@ -400,19 +395,14 @@ pub fn tail(
                 metrics
                     .queued_lines
                     .fetch_sub(lines.len() as u64, Ordering::Relaxed);
-                for line in lines {
-                    process_line(
-                        cfg,
-                        &factory,
-                        &mut det,
-                        &mut slots,
-                        &mut reports,
-                        &mut positions,
-                        &line,
-                        &mut stats,
-                        metrics,
-                    )?;
-                }
+                let mut files = Files {
+                    slots: &mut slots,
+                    reports: &mut reports,
+                    positions: &mut positions,
+                };
+                process_batch(
+                    cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
+                )?;
             }
             break;
         }
@@ -453,18 +443,43 @@ pub fn tail(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The engine thread's view of the followed files.
+struct Files<'a> {
+    slots: &'a mut HashMap<usize, Slot>,
+    reports: &'a mut Vec<SourceReport>,
+    /// The checkpoint of each slot: the position after its last line the detectors saw.
+    positions: &'a mut BTreeMap<usize, FileCheckpoint>,
+}
+
+fn process_batch(
+    cfg: &Config,
+    factory: &DecoderFactory,
+    det: &mut Detection<'_>,
+    files: &mut Files<'_>,
+    lines: Vec<FollowedLine>,
+    stats: &mut RunStats,
+    metrics: &Metrics,
+) -> Result<(), Error> {
+    for line in &lines {
+        process_line(cfg, factory, det, files, line, stats, metrics)?;
+    }
+    Ok(())
+}
+
 fn process_line(
     cfg: &Config,
     factory: &DecoderFactory,
     det: &mut Detection<'_>,
-    slots: &mut HashMap<usize, Slot>,
-    reports: &mut [SourceReport],
-    positions: &mut BTreeMap<usize, FileCheckpoint>,
+    files: &mut Files<'_>,
     line: &FollowedLine,
     stats: &mut RunStats,
     metrics: &Metrics,
 ) -> Result<(), Error> {
+    let Files {
+        slots,
+        reports,
+        positions,
+    } = files;
     metrics.lines.fetch_add(1, Ordering::Relaxed);
     let Some(slot) = slots.get_mut(&line.file) else {
         return Ok(());

@@ -205,22 +205,7 @@ fn kill_9_and_a_receiver_outage_lose_nothing_and_send_nothing_twice() {
     append(&log, third);
     let logrotate = Path::new("/usr/sbin/logrotate");
     if logrotate.exists() {
-        let conf = dir.write(
-            "logrotate.conf",
-            format!(
-                "{} {{\n  rotate 5\n  create\n  missingok\n  nocompress\n}}\n",
-                log.display()
-            )
-            .as_bytes(),
-        );
-        let st = Command::new(logrotate)
-            .arg("-f")
-            .arg("-s")
-            .arg(dir.path().join("logrotate.state"))
-            .arg(&conf)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        rotate(logrotate, &dir, &log);
         assert!(dir.path().join("auth.jsonl.1").exists());
     } else {
         eprintln!("logrotate missing: the restart test runs without a rotation");
@@ -268,14 +253,6 @@ fn logrotate_create_while_nginx_writes_loses_no_alert() {
     std::fs::create_dir_all(&logdir).unwrap();
     let log = logdir.join("access.log");
     append(&log, b"");
-    let conf = dir.write(
-        "logrotate.conf",
-        format!(
-            "{} {{\n  rotate 5\n  create\n  missingok\n  nocompress\n}}\n",
-            log.display()
-        )
-        .as_bytes(),
-    );
     let rx = Receiver::start([]);
     let child = spawn_tail(
         &[
@@ -296,14 +273,7 @@ fn logrotate_create_while_nginx_writes_loses_no_alert() {
         append(&log, chunk);
         std::thread::sleep(Duration::from_millis(300));
         if i + 1 < chunks.len() {
-            let st = Command::new(logrotate)
-                .arg("-f")
-                .arg("-s")
-                .arg(dir.path().join("logrotate.state"))
-                .arg(&conf)
-                .status()
-                .unwrap();
-            assert!(st.success());
+            rotate(logrotate, &dir, &log);
         }
     }
     let end = Instant::now() + Duration::from_secs(60);
@@ -314,6 +284,26 @@ fn logrotate_create_while_nginx_writes_loses_no_alert() {
     terminate(child);
     assert_eq!(delivered(&rx), want);
     assert!(logdir.join("access.log.2").exists());
+}
+
+/// Rotates `log` once with the real logrotate, Debian's default `create` mode.
+fn rotate(logrotate: &Path, dir: &Scratch, log: &Path) {
+    let conf = dir.write(
+        "logrotate.conf",
+        format!(
+            "{} {{\n  rotate 5\n  create\n  missingok\n  nocompress\n}}\n",
+            log.display()
+        )
+        .as_bytes(),
+    );
+    let st = Command::new(logrotate)
+        .arg("-f")
+        .arg("-s")
+        .arg(dir.path().join("logrotate.state"))
+        .arg(&conf)
+        .status()
+        .unwrap();
+    assert!(st.success(), "logrotate failed");
 }
 
 /// `data` cut into `n` pieces at line boundaries.
