@@ -281,13 +281,15 @@ pub fn tail(
             })
         })?;
 
-    let mut slots: HashMap<usize, Slot> = HashMap::new();
-    let mut positions: BTreeMap<usize, FileCheckpoint> = BTreeMap::new();
+    let mut files = Files {
+        slots: HashMap::new(),
+        reports: Vec::new(),
+        positions: BTreeMap::new(),
+    };
     for (i, c) in resume.iter().enumerate() {
         // Until a line of the file is read again, its checkpoint stays what it was.
-        positions.insert(usize::MAX - i, c.clone());
+        files.positions.insert(usize::MAX - i, c.clone());
     }
-    let mut reports: Vec<SourceReport> = Vec::new();
     let mut last_checkpoint = Instant::now();
     let mut last_event_wall = Instant::now();
     let mut last_idle_advance = Instant::now();
@@ -313,21 +315,21 @@ pub fn tail(
                     };
                     // One source per path: a rotated file and its successor are one input (for
                     // attribution and for pairing copies across inputs).
-                    let report_index = match reports.iter().position(|r| r.path == display) {
+                    let report_index = match files.reports.iter().position(|r| r.path == display) {
                         Some(k) => k,
                         None => {
-                            reports.push(SourceReport {
+                            files.reports.push(SourceReport {
                                 path: display.clone(),
                                 format: "auto",
                                 compressed: false,
                                 stats: SourceStats::default(),
                             });
-                            reports.len() - 1
+                            files.reports.len() - 1
                         }
                     };
                     let source = SourceId(u32::try_from(report_index).unwrap_or(u32::MAX));
                     det.engine.names.insert(source, display);
-                    slots.insert(
+                    files.slots.insert(
                         i,
                         Slot {
                             path,
@@ -340,11 +342,6 @@ pub fn tail(
                     );
                 }
                 let had_events = !lines.is_empty();
-                let mut files = Files {
-                    slots: &mut slots,
-                    reports: &mut reports,
-                    positions: &mut positions,
-                };
                 process_batch(
                     cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
@@ -384,7 +381,7 @@ pub fn tail(
         if let Some(s) = &state
             && last_checkpoint.elapsed() >= opts.checkpoint_interval
         {
-            write_checkpoint(s, &mut det, &mut stats, &positions)?;
+            write_checkpoint(s, &mut det, &mut stats, &files.positions)?;
             report.checkpoints += 1;
             metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
             last_checkpoint = Instant::now();
@@ -395,11 +392,6 @@ pub fn tail(
                 metrics
                     .queued_lines
                     .fetch_sub(lines.len() as u64, Ordering::Relaxed);
-                let mut files = Files {
-                    slots: &mut slots,
-                    reports: &mut reports,
-                    positions: &mut positions,
-                };
                 process_batch(
                     cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
@@ -418,7 +410,7 @@ pub fn tail(
         s.checkpoint()?;
     }
     if let Some(s) = &state {
-        write_checkpoint(s, &mut det, &mut stats, &positions)?;
+        write_checkpoint(s, &mut det, &mut stats, &files.positions)?;
         report.checkpoints += 1;
     }
     if let Some(d) = &det.dedup {
@@ -430,7 +422,7 @@ pub fn tail(
     }
     let mut engine = det.engine;
     let gate = engine.gate.take();
-    stats.sources = reports;
+    stats.sources = files.reports;
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     engine.finish_without_advance(&mut stats)?;
     if let Some(g) = gate {
@@ -444,18 +436,19 @@ pub fn tail(
 }
 
 /// The engine thread's view of the followed files.
-struct Files<'a> {
-    slots: &'a mut HashMap<usize, Slot>,
-    reports: &'a mut Vec<SourceReport>,
+struct Files {
+    slots: HashMap<usize, Slot>,
+    /// One per path, in the order the paths appeared.
+    reports: Vec<SourceReport>,
     /// The checkpoint of each slot: the position after its last line the detectors saw.
-    positions: &'a mut BTreeMap<usize, FileCheckpoint>,
+    positions: BTreeMap<usize, FileCheckpoint>,
 }
 
 fn process_batch(
     cfg: &Config,
     factory: &DecoderFactory,
     det: &mut Detection<'_>,
-    files: &mut Files<'_>,
+    files: &mut Files,
     lines: Vec<FollowedLine>,
     stats: &mut RunStats,
     metrics: &Metrics,
@@ -470,7 +463,7 @@ fn process_line(
     cfg: &Config,
     factory: &DecoderFactory,
     det: &mut Detection<'_>,
-    files: &mut Files<'_>,
+    files: &mut Files,
     line: &FollowedLine,
     stats: &mut RunStats,
     metrics: &Metrics,
