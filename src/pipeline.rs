@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crossbeam_channel::{Receiver, bounded};
 use serde::Serialize;
 
@@ -134,12 +136,27 @@ fn finish_input(
 struct DecodeJob {
     reader: LineReader,
     decoder: Box<dyn Decoder>,
+    /// More decoders for the same input when its lines decode independently: each batch is
+    /// then split and decoded on several threads (`--threads`), and merged back in line order.
+    forks: Vec<Box<dyn Decoder>>,
     source: crate::event::SourceId,
     display: Arc<str>,
     strict: bool,
     max_line: usize,
     max_samples: usize,
     buf: Vec<u8>,
+}
+
+/// Inputs smaller than this are decoded by one thread.
+const PARALLEL_DECODE_MIN_BYTES: u64 = 4 << 20;
+
+/// The size of a plain file input (compressed inputs and stdin count as large: their size on
+/// disk says little).
+fn input_bytes(p: &Prepared) -> u64 {
+    match &p.input.path {
+        InputPath::File(path) if !p.compressed => std::fs::metadata(path).map_or(0, |m| m.len()),
+        _ => u64::MAX,
+    }
 }
 
 /// What one job hands back.
@@ -152,6 +169,115 @@ struct Batch {
 }
 
 impl DecodeJob {
+    /// Reads and decodes up to a batch of lines one by one with the input's decoder. Sets
+    /// `finished` at the end of the input (after asking the decoder for a pending record).
+    fn decode_in_order(
+        &mut self,
+        buf: &mut Vec<u8>,
+        stats: &mut SourceStats,
+        finished: &mut bool,
+        error: &mut Option<SourceError>,
+    ) -> Vec<(u64, LineOutcome)> {
+        let mut out = Vec::with_capacity(BATCH_LINES);
+        for _ in 0..BATCH_LINES {
+            match self.reader.next_line(buf) {
+                Ok(Some(info)) => {
+                    stats.lines += 1;
+                    let outcome = classify(
+                        self.decoder.as_mut(),
+                        buf,
+                        &info,
+                        self.source,
+                        self.max_line,
+                    );
+                    out.push((info.number, outcome));
+                }
+                Ok(None) => {
+                    *finished = true;
+                    self.finish_into(&mut out);
+                    break;
+                }
+                Err(e) => {
+                    *finished = true;
+                    let path = PathBuf::from(&*self.display);
+                    *error = Some(SourceError::Io { path, source: e });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads a batch of lines, then decodes its parts on several threads with the forked
+    /// decoders, in line order.
+    fn decode_in_parallel(
+        &mut self,
+        buf: &mut Vec<u8>,
+        stats: &mut SourceStats,
+        finished: &mut bool,
+        error: &mut Option<SourceError>,
+    ) -> Vec<(u64, LineOutcome)> {
+        let mut arena: Vec<u8> = Vec::with_capacity(BATCH_LINES * 128);
+        let mut spans: Vec<(usize, usize, LineInfo)> = Vec::with_capacity(BATCH_LINES);
+        for _ in 0..BATCH_LINES {
+            match self.reader.next_line(buf) {
+                Ok(Some(info)) => {
+                    stats.lines += 1;
+                    let start = arena.len();
+                    arena.extend_from_slice(buf);
+                    spans.push((start, arena.len(), info));
+                }
+                Ok(None) => {
+                    *finished = true;
+                    break;
+                }
+                Err(e) => {
+                    *finished = true;
+                    let path = PathBuf::from(&*self.display);
+                    *error = Some(SourceError::Io { path, source: e });
+                    break;
+                }
+            }
+        }
+        let parts = self.forks.len() + 1;
+        let per = spans.len().div_ceil(parts).max(1);
+        let (source, max_line) = (self.source, self.max_line);
+        let mut decoders: Vec<&mut Box<dyn Decoder>> = Vec::with_capacity(parts);
+        decoders.push(&mut self.decoder);
+        decoders.extend(self.forks.iter_mut());
+        let arena = &arena;
+        let chunks: Vec<Vec<(u64, LineOutcome)>> = decoders
+            .into_par_iter()
+            .zip(spans.par_chunks(per))
+            .map(|(d, chunk)| {
+                chunk
+                    .iter()
+                    .map(|(a, b, info)| {
+                        let line = arena.get(*a..*b).unwrap_or_default();
+                        (
+                            info.number,
+                            classify(d.as_mut(), line, info, source, max_line),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut out: Vec<(u64, LineOutcome)> = chunks.into_iter().flatten().collect();
+        if *finished && error.is_none() {
+            self.finish_into(&mut out);
+        }
+        out
+    }
+
+    /// At the end of the input: a record the decoder still holds.
+    fn finish_into(&mut self, out: &mut Vec<(u64, LineOutcome)>) {
+        match finish_input(self.decoder.as_mut(), &self.reader, self.source) {
+            // "Nothing pending" is not a blank line.
+            LineOutcome::Blank => {}
+            other => out.push((self.reader.lines_read(), other)),
+        }
+    }
+
     fn run(mut self: Box<Self>) -> Batch {
         let mut events = Vec::with_capacity(BATCH_LINES / 2);
         let mut stats = SourceStats::default();
@@ -159,40 +285,19 @@ impl DecodeJob {
         let mut buf = std::mem::take(&mut self.buf);
         let mut finished = false;
         let mut error = None;
-        for _ in 0..BATCH_LINES {
-            let (line, outcome) = match self.reader.next_line(&mut buf) {
-                Ok(Some(info)) => {
-                    stats.lines += 1;
-                    let outcome = classify(
-                        self.decoder.as_mut(),
-                        &buf,
-                        &info,
-                        self.source,
-                        self.max_line,
-                    );
-                    (info.number, outcome)
-                }
-                Ok(None) => {
-                    finished = true;
-                    let outcome = finish_input(self.decoder.as_mut(), &self.reader, self.source);
-                    (self.reader.lines_read(), outcome)
-                }
-                Err(e) => {
-                    finished = true;
-                    let path = PathBuf::from(&*self.display);
-                    error = Some(SourceError::Io { path, source: e });
-                    break;
-                }
-            };
+        let outcomes = if self.forks.is_empty() {
+            self.decode_in_order(&mut buf, &mut stats, &mut finished, &mut error)
+        } else {
+            self.decode_in_parallel(&mut buf, &mut stats, &mut finished, &mut error)
+        };
+        for (line, outcome) in outcomes {
             match outcome {
                 LineOutcome::Event(ev) => {
                     stats.events += 1;
                     events.push(ev);
                 }
                 LineOutcome::Irrelevant => stats.irrelevant += 1,
-                // At the end of input `finish_input` reports "nothing pending" as blank.
-                LineOutcome::Blank if !finished => stats.blank += 1,
-                LineOutcome::Blank => {}
+                LineOutcome::Blank => stats.blank += 1,
                 LineOutcome::Rejected(e) if self.strict => {
                     finished = true;
                     let path = PathBuf::from(&*self.display);
@@ -201,6 +306,8 @@ impl DecodeJob {
                         line,
                         error: e,
                     });
+                    // Lines after the rejected one are not counted as events.
+                    break;
                 }
                 LineOutcome::Rejected(e) => {
                     let sample = RejectSample {
@@ -210,9 +317,6 @@ impl DecodeJob {
                     };
                     stats.reject(sample, self.max_samples);
                 }
-            }
-            if finished {
-                break;
             }
         }
         self.buf = buf;
@@ -639,9 +743,18 @@ pub fn scan(
 
     let mut streams: Vec<Stream> = Vec::with_capacity(prepared.len());
     for p in prepared {
+        // One more decoder per extra thread, when the format allows it (large inputs only:
+        // a small one is not worth splitting).
+        let extra = rayon::current_num_threads().saturating_sub(1).min(7);
+        let forks = if extra > 0 && input_bytes(&p) >= PARALLEL_DECODE_MIN_BYTES {
+            (0..extra).map_while(|_| p.decoder.fork()).collect()
+        } else {
+            Vec::new()
+        };
         let job = Box::new(DecodeJob {
             reader: p.reader,
             decoder: p.decoder,
+            forks,
             source: p.input.id,
             display: Arc::from(p.input.display.as_str()),
             strict: opts.strict,

@@ -549,3 +549,41 @@ fn alerts_do_not_depend_on_the_thread_count() {
     assert_eq!(zero.status.code(), Some(2));
     assert!(stderr(&zero).contains("--threads"), "{}", stderr(&zero));
 }
+
+/// A large input (over 4 MB) is split and decoded on several threads: the alerts are still the
+/// same, in the same order, as with one thread.
+#[test]
+fn a_large_input_decoded_on_several_threads_gives_the_same_alerts() {
+    let dir = Scratch::new("threads-large");
+    let one = std::fs::read(root().join("sample-logs/app/auth.jsonl")).unwrap();
+    let mut big = Vec::new();
+    for _ in 0..3 {
+        big.extend_from_slice(&one);
+    }
+    assert!(big.len() > 4 << 20);
+    let f = dir.write("auth.jsonl", &big);
+    let scan = |threads: &str| {
+        let out = run(
+            &[
+                "scan",
+                "--threads",
+                threads,
+                "--asn-db",
+                "sample-logs/asn/asn-extract.csv",
+                f.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out
+    };
+    let (a, b) = (scan("1"), scan("4"));
+    assert!(json_lines(&a).len() >= 20);
+    assert_eq!(a.stdout, b.stdout);
+    // Every line is accounted for, and the rejected line is reported with its number.
+    let (ea, eb) = (stderr(&a), stderr(&b));
+    assert!(ea.contains("20,229 lines"), "{ea}");
+    assert!(eb.contains("20,229 lines"), "{eb}");
+    assert!(eb.contains("3 rejected"), "{eb}");
+    assert!(eb.contains("auth.jsonl:5090"), "{eb}");
+}

@@ -347,6 +347,12 @@ impl Decoder for AccessDecoder {
         "access"
     }
 
+    fn fork(&self) -> Option<Box<dyn Decoder>> {
+        // Per line only a cache (the last time field parsed), never state: lines decode in
+        // any order.
+        Some(Box::new(self.clone()))
+    }
+
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
         if line.trim_ascii().is_empty() {
             return Ok(None);

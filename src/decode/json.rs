@@ -224,6 +224,12 @@ impl Decoder for JsonDecoder {
         "json"
     }
 
+    fn fork(&self) -> Option<Box<dyn Decoder>> {
+        // Per line only a cache (the last time field parsed), never state: lines decode in
+        // any order.
+        Some(Box::new(self.clone()))
+    }
+
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
         let mut b = EventBuilder::new(&self.names);
         if self.fill(line, &mut b)? {

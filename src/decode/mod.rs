@@ -27,6 +27,14 @@ pub trait Decoder: Send {
     /// of a record that continues on the next line), and `Err` for a line that cannot be read.
     fn decode(&mut self, line: &[u8], meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError>;
 
+    /// Another decoder for the same input, when lines can be decoded independently and in any
+    /// order (nothing carried from one line to the next), so that a large input's lines can be
+    /// decoded on several cores. `None` (the default): the lines must go through this decoder,
+    /// in order (CSV records spanning lines, sshd's "message repeated").
+    fn fork(&self) -> Option<Box<dyn Decoder>> {
+        None
+    }
+
     /// Called once after the last line of the input (`meta` names that line), for decoders that
     /// hold an unfinished record (a CSV quote still open). The default has nothing pending.
     fn finish(&mut self, _meta: &LineMeta) -> Result<Option<AuthEvent>, ParseError> {
