@@ -489,6 +489,9 @@ pub(crate) struct Engine<'a> {
     /// Live mode: sees each alert before the sinks and says whether to deliver it (an alert
     /// already sent before a restart is not sent again).
     pub(crate) gate: Option<Box<dyn AlertGate + 'a>>,
+    /// Scan mode: a batch that went through the detectors that do not consume alerts, waiting
+    /// for the ones that do (see [`Engine::process_batch`]).
+    staged: Option<StagedBatch>,
     /// Indexes of the sinks that want every event (reports).
     event_sinks: Vec<usize>,
     lateness: i64,
@@ -498,6 +501,74 @@ pub(crate) struct Engine<'a> {
     budget: usize,
     events_since_budget_check: u32,
     budget_check_every: u32,
+}
+
+/// Events in detection between the two threads of a scan.
+struct StagedBatch {
+    events: Vec<AuthEvent>,
+    /// Per event: (repeat, detector index, its alerts) of the detectors already run.
+    produced: Vec<Vec<(u32, usize, Vec<Alert>)>>,
+}
+
+/// Events per batch of two-thread detection.
+const DETECT_BATCH: usize = 4096;
+
+/// The detectors that do not consume alerts over a batch.
+fn run_producers(
+    detectors: &mut [(usize, &mut Box<dyn Detector>)],
+    events: &[AuthEvent],
+) -> Vec<Vec<(u32, usize, Vec<Alert>)>> {
+    events
+        .iter()
+        .map(|ev| {
+            let mut produced = Vec::new();
+            for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
+                for (i, d) in detectors.iter_mut() {
+                    let mut out = Vec::new();
+                    d.observe(ev, &mut out);
+                    if !out.is_empty() {
+                        produced.push((rep, *i, out));
+                    }
+                }
+            }
+            produced
+        })
+        .collect()
+}
+
+/// The detectors that consume alerts over a staged batch: each event, then every alert of that
+/// event (in the order one detector after the other gives them), before the next event.
+fn run_consumers(
+    detectors: &mut [(usize, &mut Box<dyn Detector>)],
+    staged: StagedBatch,
+) -> Vec<(AuthEvent, Vec<Alert>)> {
+    staged
+        .events
+        .into_iter()
+        .zip(staged.produced)
+        .map(|(ev, mut produced)| {
+            for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
+                for (i, d) in detectors.iter_mut() {
+                    let mut out = Vec::new();
+                    d.observe(&ev, &mut out);
+                    if !out.is_empty() {
+                        produced.push((rep, *i, out));
+                    }
+                }
+            }
+            // Stable: one detector's alerts keep their order.
+            produced.sort_by_key(|(rep, i, _)| (*rep, *i));
+            let mut alerts: Vec<Alert> = produced.into_iter().flat_map(|p| p.2).collect();
+            let mut derived = Vec::new();
+            for alert in &alerts {
+                for (_, d) in detectors.iter_mut() {
+                    d.on_alert(alert, &mut derived);
+                }
+            }
+            alerts.extend(derived);
+            (ev, alerts)
+        })
+        .collect()
 }
 
 /// Live mode's say over alerts: whether to deliver one, and a note once it was delivered.
@@ -536,6 +607,7 @@ impl<'a> Engine<'a> {
             detectors: build_detectors(cfg),
             sinks,
             gate: None,
+            staged: None,
             event_sinks,
             lateness: cfg.input.allowed_lateness.millis(),
             watermark: Timestamp(i64::MIN),
@@ -545,6 +617,110 @@ impl<'a> Engine<'a> {
             events_since_budget_check: 0,
             budget_check_every: BUDGET_CHECK_EVERY,
         })
+    }
+
+    /// Counts, orders and enriches an event before detection.
+    fn prepare(&mut self, ev: &mut AuthEvent, stats: &mut RunStats) {
+        let repeat = ev.repeat.clamp(1, MAX_REPEAT);
+        stats.count_event(ev.kind, ev.outcome, u64::from(repeat));
+        if ev.ts.0 < self.watermark.0.saturating_sub(self.lateness) {
+            stats.late_events += 1;
+        }
+        self.watermark = self.watermark.max(ev.ts);
+        if let Some(e) = &mut self.enricher {
+            e.enrich(ev);
+        }
+    }
+
+    /// Scan mode: detection on two threads. The detectors that do not act on other detectors'
+    /// alerts take this batch while, on a second thread, the ones that do (`compromise.login`)
+    /// take the previous batch, with each of its events' alerts handed to them before the next
+    /// event — exactly what one detector after the other would do, so the alerts, their order
+    /// and ids are the same. The previous batch is then delivered.
+    pub(crate) fn process_batch(
+        &mut self,
+        mut events: Vec<AuthEvent>,
+        stats: &mut RunStats,
+    ) -> Result<(), SinkError> {
+        let consumers = self
+            .detectors
+            .iter()
+            .filter(|d| d.consumes_alerts())
+            .count();
+        if consumers == 0 || consumers == self.detectors.len() {
+            for ev in events {
+                self.process(ev, stats)?;
+            }
+            return Ok(());
+        }
+        for ev in &mut events {
+            self.prepare(ev, stats);
+        }
+        let staged = self.staged.take();
+        let mut producers: Vec<(usize, &mut Box<dyn Detector>)> = Vec::new();
+        let mut takers: Vec<(usize, &mut Box<dyn Detector>)> = Vec::new();
+        for (i, d) in self.detectors.iter_mut().enumerate() {
+            if d.consumes_alerts() {
+                takers.push((i, d));
+            } else {
+                producers.push((i, d));
+            }
+        }
+        let (produced, finished) = std::thread::scope(|scope| {
+            let handle = staged.map(|st| scope.spawn(move || run_consumers(&mut takers, st)));
+            let produced = run_producers(&mut producers, &events);
+            let finished = handle.map(|h| match h.join() {
+                Ok(done) => done,
+                // A detector panicked on the other thread: let the panic go on here.
+                Err(p) => std::panic::resume_unwind(p),
+            });
+            (produced, finished)
+        });
+        let n = events.len() as u32;
+        self.staged = Some(StagedBatch { events, produced });
+        if let Some(done) = finished {
+            self.deliver_events(done, stats)?;
+        }
+        self.events_since_budget_check = self.events_since_budget_check.saturating_add(n);
+        if self.events_since_budget_check >= self.budget_check_every {
+            self.events_since_budget_check = 0;
+            self.enforce_budget(stats);
+        }
+        Ok(())
+    }
+
+    /// Scan mode: the staged batch through the detectors that consume alerts, then delivered.
+    pub(crate) fn flush_batches(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
+        let Some(staged) = self.staged.take() else {
+            return Ok(());
+        };
+        let mut takers: Vec<(usize, &mut Box<dyn Detector>)> = self
+            .detectors
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, d)| d.consumes_alerts())
+            .collect();
+        let done = run_consumers(&mut takers, staged);
+        self.deliver_events(done, stats)
+    }
+
+    /// Delivers each event's alerts, in event order, with the sinks seeing the event first.
+    fn deliver_events(
+        &mut self,
+        done: Vec<(AuthEvent, Vec<Alert>)>,
+        stats: &mut RunStats,
+    ) -> Result<(), SinkError> {
+        for (ev, alerts) in done {
+            self.current = Some(ev.origin.source);
+            for &i in &self.event_sinks {
+                if let Some(s) = self.sinks.get_mut(i) {
+                    s.observe_event(&ev);
+                }
+            }
+            self.alerts = alerts;
+            self.deliver(stats)?;
+        }
+        Ok(())
     }
 
     /// Advances event time without an event (live mode's idle ticks), so that windows drain
@@ -573,14 +749,7 @@ impl<'a> Engine<'a> {
     ) -> Result<(), SinkError> {
         self.current = Some(ev.origin.source);
         let repeat = ev.repeat.clamp(1, MAX_REPEAT);
-        stats.count_event(ev.kind, ev.outcome, u64::from(repeat));
-        if ev.ts.0 < self.watermark.0.saturating_sub(self.lateness) {
-            stats.late_events += 1;
-        }
-        self.watermark = self.watermark.max(ev.ts);
-        if let Some(e) = &mut self.enricher {
-            e.enrich(&mut ev);
-        }
+        self.prepare(&mut ev, stats);
         for &i in &self.event_sinks {
             if let Some(s) = self.sinks.get_mut(i) {
                 s.observe_event(&ev);
@@ -778,6 +947,8 @@ pub fn scan(
     let mut dedup = (cfg.input.dedup_overlapping_sources && streams.len() > 1)
         .then(|| OverlapDedup::new(cfg.input.overlap_tolerance.millis()));
     let mut released = Vec::new();
+    // Events go to detection in batches (two threads, see `Engine::process_batch`).
+    let mut batch: Vec<AuthEvent> = Vec::with_capacity(DETECT_BATCH);
 
     let progress = opts.progress.as_deref();
     if let Some(p) = progress {
@@ -817,18 +988,21 @@ pub fn scan(
         match &mut dedup {
             Some(d) => {
                 d.push(ev, &mut released);
-                for ev in released.drain(..) {
-                    engine.process(ev, &mut stats)?;
-                }
+                batch.append(&mut released);
             }
-            None => engine.process(ev, &mut stats)?,
+            None => batch.push(ev),
+        }
+        if batch.len() >= DETECT_BATCH {
+            engine.process_batch(std::mem::take(&mut batch), &mut stats)?;
         }
     }
     if let Some(d) = &mut dedup {
         d.flush(&mut released);
-        for ev in released.drain(..) {
-            engine.process(ev, &mut stats)?;
-        }
+        batch.append(&mut released);
+    }
+    engine.process_batch(batch, &mut stats)?;
+    engine.flush_batches(&mut stats)?;
+    if let Some(d) = &mut dedup {
         stats.duplicates = d
             .dropped()
             .into_iter()
@@ -1142,4 +1316,76 @@ pub fn explain(
 /// True when `path` names standard input.
 pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event of the sample shop (all inputs), decoded in input order.
+    fn sample_events(cfg: &Config) -> Vec<AuthEvent> {
+        let opts = RunOptions {
+            paths: vec![PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/sample-logs"
+            ))],
+            strict: false,
+            progress: None,
+        };
+        let mut stats = RunStats::default();
+        let mut events = Vec::new();
+        decode_in_order(cfg, &opts, &mut stats, |_, _, v| {
+            if let Visit::Event(ev) = v {
+                events.push(ev);
+            }
+            Ok(())
+        })
+        .expect("sample-logs decode");
+        events.sort_by_key(|e| (e.ts, e.origin.source, e.origin.line));
+        events
+    }
+
+    fn run(cfg: &Config, events: &[AuthEvent], batched: bool) -> Vec<Alert> {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Collect(seen.clone()))];
+        let mut stats = RunStats::default();
+        let mut engine = Engine::new(cfg, HashMap::new(), &mut sinks, &mut stats).unwrap();
+        if batched {
+            // Odd batch sizes: alerts must not depend on where a batch ends.
+            for chunk in events.chunks(777) {
+                engine.process_batch(chunk.to_vec(), &mut stats).unwrap();
+            }
+            engine.flush_batches(&mut stats).unwrap();
+        } else {
+            for ev in events {
+                engine.process(ev.clone(), &mut stats).unwrap();
+            }
+        }
+        engine.finish(&mut stats).unwrap();
+        drop(engine);
+        seen.take()
+    }
+
+    /// Two-thread detection gives exactly the alerts of one detector after the other: same
+    /// alerts, same order, same ids, same evidence.
+    #[test]
+    fn batched_detection_equals_sequential_detection() {
+        let mut cfg = Config::default();
+        cfg.asn.db.push(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sample-logs/asn/asn-extract.csv"
+        )));
+        let events = sample_events(&cfg);
+        assert!(events.len() > 10_000);
+        let one = run(&cfg, &events, false);
+        let two = run(&cfg, &events, true);
+        assert!(one.len() >= 20, "{}", one.len());
+        assert!(
+            one.iter()
+                .any(|a| a.rule == crate::alert::Rule::CompromiseLogin),
+            "the consuming detector must have fired"
+        );
+        let json = |v: &[Alert]| serde_json::to_string(v).unwrap();
+        assert_eq!(json(&one), json(&two));
+    }
 }

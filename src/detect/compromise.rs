@@ -564,6 +564,10 @@ impl Detector for CompromiseDetector {
         }
     }
 
+    fn consumes_alerts(&self) -> bool {
+        true
+    }
+
     fn on_alert(&mut self, alert: &Alert, out: &mut Vec<Alert>) {
         if !self.cfg.enabled {
             return;

@@ -49,6 +49,14 @@ pub trait Detector: Send {
     /// back again, so rules cannot loop.
     fn on_alert(&mut self, _alert: &Alert, _out: &mut Vec<Alert>) {}
 
+    /// True for a detector that acts on other detectors' alerts in [`Detector::on_alert`]. A
+    /// scan runs such detectors one batch behind the others, on a thread of their own, and
+    /// hands them each event's alerts before its next event, so the result is the same as one
+    /// detector after the other.
+    fn consumes_alerts(&self) -> bool {
+        false
+    }
+
     /// Called when event time has advanced to `watermark` without an event for this detector
     /// (and at the end of input), so windows can expire. Calling it twice with the same
     /// watermark has no further effect.
