@@ -155,7 +155,8 @@ pub fn open(input: &Input) -> Result<OpenedInput, SourceError> {
     let (raw_head, raw) = read_head(raw, 2).map_err(io_err)?;
     let compressed = raw_head.starts_with(&[0x1f, 0x8b]);
     let stream: Box<dyn Read + Send> = if compressed {
-        Box::new(MultiGzDecoder::new(raw))
+        // Decompression on a thread of its own, a few chunks ahead of the decoding.
+        Box::new(ThreadedReader::spawn(Box::new(MultiGzDecoder::new(raw))))
     } else {
         raw
     };
@@ -166,6 +167,99 @@ pub fn open(input: &Input) -> Result<OpenedInput, SourceError> {
         compressed,
         modified,
     })
+}
+
+/// Reads another reader on a thread of its own, up to [`ThreadedReader::AHEAD`] chunks ahead,
+/// so that slow reading (gzip decompression) overlaps with what the caller does with the bytes.
+/// An error of the inner reader is returned where it happened in the stream; dropping the
+/// reader stops the thread.
+pub struct ThreadedReader {
+    chunks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    current: Cursor<Vec<u8>>,
+    done: bool,
+}
+
+impl ThreadedReader {
+    /// Chunks read ahead of the caller.
+    pub const AHEAD: usize = 4;
+    /// Bytes per chunk.
+    pub const CHUNK: usize = 1 << 20;
+
+    /// Starts reading `inner` on a new thread.
+    pub fn spawn(mut inner: Box<dyn Read + Send>) -> ThreadedReader {
+        let (tx, rx) = crossbeam_channel::bounded(Self::AHEAD);
+        let reader = move || {
+            loop {
+                let mut chunk = vec![0u8; Self::CHUNK];
+                let mut filled = 0;
+                // Fill the chunk (short reads are common with decompressors).
+                let result = loop {
+                    match inner.read(&mut chunk[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                chunk.truncate(filled);
+                let last = filled < Self::CHUNK || result.is_err();
+                if filled > 0 && tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if let Err(e) = result {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                if last {
+                    return;
+                }
+            }
+        };
+        let chunks = match std::thread::Builder::new()
+            .name("credwatch-inflate".into())
+            .spawn(reader)
+        {
+            Ok(_) => rx,
+            Err(e) => {
+                // No thread: report it as the stream's error rather than lose the input.
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let _ = tx.send(Err(e));
+                rx
+            }
+        };
+        ThreadedReader {
+            chunks,
+            current: Cursor::new(Vec::new()),
+            done: false,
+        }
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.current.read(out)?;
+            if n > 0 || out.is_empty() || self.done {
+                return Ok(n);
+            }
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.current = Cursor::new(chunk),
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+    }
 }
 
 /// Reads up to `n` bytes and returns them with a reader that yields the same stream from its
@@ -297,6 +391,38 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threaded_reader_yields_the_same_bytes_and_the_error_where_it_happened() {
+        let data: Vec<u8> = (0..(3 * ThreadedReader::CHUNK + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut r = ThreadedReader::spawn(Box::new(Cursor::new(data.clone())));
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, data);
+
+        /// 10 bytes, then an error.
+        struct Failing(u8);
+        impl Read for Failing {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt member"));
+                }
+                self.0 -= 1;
+                out[0] = b'x';
+                Ok(1)
+            }
+        }
+        let mut r = ThreadedReader::spawn(Box::new(Failing(10)));
+        let mut got = Vec::new();
+        let err = r.read_to_end(&mut got).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(got, b"xxxxxxxxxx");
+        // Dropping a reader with chunks still coming stops its thread (no hang).
+        let r = ThreadedReader::spawn(Box::new(io::repeat(b'y')));
+        drop(r);
+    }
 
     fn reader(data: &[u8], max: usize) -> LineReader {
         LineReader::new(Box::new(Cursor::new(data.to_vec())), max)
