@@ -291,6 +291,10 @@ pub fn tail(
         files.positions.insert(usize::MAX - i, c.clone());
     }
     let mut last_checkpoint = Instant::now();
+    // Lines reached the detectors since the last checkpoint. An idle spell writes none: its
+    // only change, time passing, happens again after a restart, and an alert it raised is in
+    // `emitted.log` (a snapshot of a large state costs seconds of I/O).
+    let mut dirty = false;
     let mut last_event_wall = Instant::now();
     let mut last_idle_advance = Instant::now();
     let mut end_error = None;
@@ -342,6 +346,7 @@ pub fn tail(
                     );
                 }
                 let had_events = !lines.is_empty();
+                dirty |= had_events;
                 process_batch(
                     cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
@@ -379,12 +384,14 @@ pub fn tail(
             }
         }
         if let Some(s) = &state
+            && dirty
             && last_checkpoint.elapsed() >= opts.checkpoint_interval
         {
             write_checkpoint(s, &mut det, &mut stats, &files.positions)?;
             report.checkpoints += 1;
             metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
             last_checkpoint = Instant::now();
+            dirty = false;
         }
         if stop.load(Ordering::Relaxed) {
             // Drain what was already read (bounded), then stop.
@@ -392,6 +399,7 @@ pub fn tail(
                 metrics
                     .queued_lines
                     .fetch_sub(lines.len() as u64, Ordering::Relaxed);
+                dirty |= !lines.is_empty();
                 process_batch(
                     cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
@@ -409,7 +417,9 @@ pub fn tail(
     for s in det.engine.sinks.iter_mut() {
         s.checkpoint()?;
     }
-    if let Some(s) = &state {
+    if let Some(s) = &state
+        && (dirty || checkpoint.is_none())
+    {
         write_checkpoint(s, &mut det, &mut stats, &files.positions)?;
         report.checkpoints += 1;
     }

@@ -142,16 +142,30 @@ impl HeapSize for crate::event::AddressHash {
     }
 }
 
+/// Entries whose heap is measured one by one; beyond, [`map_bytes`] extrapolates from a sample.
+const MEASURED_ENTRIES: usize = 4096;
+
 /// Bytes held by a map of per-key state: its table plus what keys and values own.
+///
+/// The budget check runs every few thousand events; walking millions of keys each time cost
+/// more than the detection itself during a flood of new accounts. Above [`MEASURED_ENTRIES`]
+/// the heap part is extrapolated from that many entries (the table's iteration order is
+/// unrelated to the keys' age or size, so they are a fair sample).
 pub(crate) fn map_bytes<K: HeapSize, V: HeapSize, S>(map: &HashMap<K, V, S>) -> usize {
     // A hash table is at most 7/8 full; counting by length (not capacity) means an evicted
     // table counts as smaller without being reallocated, which would only churn memory.
     let table = map.len() * (std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1) * 8 / 7;
-    table
-        + map
-            .iter()
-            .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
-            .sum::<usize>()
+    let sampled: usize = map
+        .iter()
+        .take(MEASURED_ENTRIES)
+        .map(|(k, v)| k.heap_bytes() + v.heap_bytes())
+        .sum();
+    let heap = if map.len() > MEASURED_ENTRIES {
+        (sampled as u128 * map.len() as u128 / MEASURED_ENTRIES as u128) as usize
+    } else {
+        sampled
+    };
+    table + heap
 }
 
 /// Evicts the least recently active tenth beyond `max` keys (by `last`, event-time millis).
@@ -204,6 +218,30 @@ mod tests {
         fn heap_bytes(&self) -> usize {
             self.heap.capacity()
         }
+    }
+
+    #[test]
+    fn map_bytes_extrapolates_a_large_map_within_a_few_percent() {
+        let mut map: HashMap<IpAddr, State> = HashMap::new();
+        for i in 0u32..100_000 {
+            map.insert(
+                IpAddr::from(i.to_be_bytes()),
+                State {
+                    last: i64::from(i),
+                    heap: vec![0; (i % 200) as usize],
+                },
+            );
+        }
+        let table = map.len() * (size_of::<IpAddr>() + size_of::<State>() + 1) * 8 / 7;
+        let exact = table + map.values().map(|s| s.heap.capacity()).sum::<usize>();
+        let est = map_bytes(&map);
+        let err = (est as f64 - exact as f64).abs() / exact as f64;
+        assert!(err < 0.05, "estimate {est}, exact {exact}");
+        // Small maps are measured exactly.
+        map.retain(|_, s| s.last < 1_000);
+        let exact = map.len() * (size_of::<IpAddr>() + size_of::<State>() + 1) * 8 / 7
+            + map.values().map(|s| s.heap.capacity()).sum::<usize>();
+        assert_eq!(map_bytes(&map), exact);
     }
 
     #[test]
