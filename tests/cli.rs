@@ -579,6 +579,12 @@ fn a_large_input_decoded_on_several_threads_gives_the_same_alerts() {
     };
     let (a, b) = (scan("1"), scan("4"));
     assert!(json_lines(&a).len() >= 20);
+    // stderr is a pipe here: the summary, and no progress bar before it.
+    assert!(
+        stderr(&a).starts_with("credwatch: 20,229 lines"),
+        "{}",
+        stderr(&a)
+    );
     assert_eq!(a.stdout, b.stdout);
     // Every line is accounted for, and the rejected line is reported with its number.
     let (ea, eb) = (stderr(&a), stderr(&b));
