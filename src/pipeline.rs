@@ -31,8 +31,8 @@ use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
 use crate::detect::{
     BruteforceAccountDetector, CompromiseDetector, Detector, OrdersBulkDetector,
-    OrdersDropAddressDetector, ResetFloodDetector, StuffingAsnDetector, StuffingGlobalDetector,
-    StuffingIpDetector, TakeoverDetector,
+    OrdersDropAddressDetector, ResetFloodDetector, SHARDS, ShardKey, ShardedDetector,
+    StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TakeoverDetector,
 };
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
@@ -47,9 +47,7 @@ use crate::time::{Timestamp, wall_clock_now};
 /// per input at a few MB.
 const BATCH_LINES: usize = 8_192;
 
-/// A single line repeated more often than this (sshd's `message repeated N times`) is capped:
-/// the count is attacker-influenced and must not stall the run.
-const MAX_REPEAT: u32 = 10_000;
+use crate::detect::MAX_REPEAT;
 
 /// What to read and how.
 #[derive(Debug, Clone, Default)]
@@ -426,55 +424,109 @@ pub fn build_enricher(cfg: &Config) -> Result<Option<Box<dyn Enricher>>, Error> 
     }
 }
 
-/// Builds the enabled detectors.
+/// Builds the enabled detectors, in the order their alerts are delivered for one event.
+///
+/// Rules that keep all their state per account, client address or ship-to are sharded by that
+/// key ([`ShardedDetector`]): a scan runs their shards in parallel. Each shard tracks its share
+/// of the rule's key limit.
 pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
-    let mut d: Vec<Box<dyn Detector>> = Vec::new();
-    if cfg.detect.stuffing_ip.enabled {
-        d.push(Box::new(StuffingIpDetector::new(
-            cfg.detect.stuffing_ip.clone(),
+    detectors(cfg, true)
+}
+
+/// The enabled detectors, the per-key rules sharded or (`shard` false) as one instance each.
+fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
+    let sharded = |key: ShardKey, make: Box<dyn Fn(bool) -> Box<dyn Detector> + Send + Sync>| {
+        if shard {
+            Box::new(ShardedDetector::new(key, Box::new(move || make(true))))
+                as Box<dyn Detector>
+        } else {
+            make(false)
+        }
+    };
+    let d = &cfg.detect;
+    let mut out: Vec<Box<dyn Detector>> = Vec::new();
+    if d.stuffing_ip.enabled {
+        let c = d.stuffing_ip.clone();
+        out.push(sharded(
+            ShardKey::ClientAddress,
+            Box::new(move |share| {
+                let mut c = c.clone();
+                if share {
+                    c.max_tracked_ips = c.max_tracked_ips.div_ceil(SHARDS);
+                }
+                Box::new(StuffingIpDetector::new(c))
+            }),
+        ));
+    }
+    if d.orders_bulk.enabled {
+        let c = d.orders_bulk.clone();
+        out.push(sharded(
+            ShardKey::Account,
+            Box::new(move |share| {
+                let mut c = c.clone();
+                if share {
+                    c.max_tracked_accounts = c.max_tracked_accounts.div_ceil(SHARDS);
+                }
+                Box::new(OrdersBulkDetector::new(c))
+            }),
+        ));
+    }
+    if d.orders_drop_address.enabled {
+        let c = d.orders_drop_address.clone();
+        out.push(sharded(
+            ShardKey::ShipTo,
+            Box::new(move |share| {
+                let mut c = c.clone();
+                if share {
+                    c.max_tracked_ship_tos = c.max_tracked_ship_tos.div_ceil(SHARDS);
+                }
+                Box::new(OrdersDropAddressDetector::new(c))
+            }),
+        ));
+    }
+    if d.reset_flood.enabled {
+        out.push(Box::new(ResetFloodDetector::new(d.reset_flood.clone())));
+    }
+    if d.stuffing_asn.enabled {
+        out.push(Box::new(StuffingAsnDetector::new(d.stuffing_asn.clone())));
+    }
+    if d.stuffing_global.enabled {
+        out.push(Box::new(StuffingGlobalDetector::new(
+            d.stuffing_global.clone(),
         )));
     }
-    if cfg.detect.orders_bulk.enabled {
-        d.push(Box::new(OrdersBulkDetector::new(
-            cfg.detect.orders_bulk.clone(),
+    if d.bruteforce_account.enabled {
+        let c = d.bruteforce_account.clone();
+        out.push(sharded(
+            ShardKey::Account,
+            Box::new(move |share| {
+                let mut c = c.clone();
+                if share {
+                    c.max_tracked_accounts = c.max_tracked_accounts.div_ceil(SHARDS);
+                }
+                Box::new(BruteforceAccountDetector::new(c))
+            }),
+        ));
+    }
+    if d.compromise_login.enabled {
+        out.push(Box::new(CompromiseDetector::new(
+            d.compromise_login.clone(),
         )));
     }
-    if cfg.detect.orders_drop_address.enabled {
-        d.push(Box::new(OrdersDropAddressDetector::new(
-            cfg.detect.orders_drop_address.clone(),
-        )));
+    if d.takeover_sequence.enabled {
+        let c = d.takeover_sequence.clone();
+        out.push(sharded(
+            ShardKey::Account,
+            Box::new(move |share| {
+                let mut c = c.clone();
+                if share {
+                    c.max_accounts = c.max_accounts.div_ceil(SHARDS);
+                }
+                Box::new(TakeoverDetector::new(c))
+            }),
+        ));
     }
-    if cfg.detect.reset_flood.enabled {
-        d.push(Box::new(ResetFloodDetector::new(
-            cfg.detect.reset_flood.clone(),
-        )));
-    }
-    if cfg.detect.stuffing_asn.enabled {
-        d.push(Box::new(StuffingAsnDetector::new(
-            cfg.detect.stuffing_asn.clone(),
-        )));
-    }
-    if cfg.detect.stuffing_global.enabled {
-        d.push(Box::new(StuffingGlobalDetector::new(
-            cfg.detect.stuffing_global.clone(),
-        )));
-    }
-    if cfg.detect.bruteforce_account.enabled {
-        d.push(Box::new(BruteforceAccountDetector::new(
-            cfg.detect.bruteforce_account.clone(),
-        )));
-    }
-    if cfg.detect.compromise_login.enabled {
-        d.push(Box::new(CompromiseDetector::new(
-            cfg.detect.compromise_login.clone(),
-        )));
-    }
-    if cfg.detect.takeover_sequence.enabled {
-        d.push(Box::new(TakeoverDetector::new(
-            cfg.detect.takeover_sequence.clone(),
-        )));
-    }
-    d
+    out
 }
 
 /// The detection half of the pipeline: enrich, detect, deliver, count.
@@ -513,27 +565,36 @@ struct StagedBatch {
 /// Events per batch of two-thread detection.
 const DETECT_BATCH: usize = 4096;
 
-/// The detectors that do not consume alerts over a batch.
+/// The detectors that do not consume alerts over a batch, in parallel on rayon's pool (and a
+/// sharded rule's shards in parallel within it). Per event: (repeat, detector index, alerts),
+/// in detector order, as one detector after the other would give them.
 fn run_producers(
     detectors: &mut [(usize, &mut Box<dyn Detector>)],
     events: &[AuthEvent],
 ) -> Vec<Vec<(u32, usize, Vec<Alert>)>> {
-    events
-        .iter()
-        .map(|ev| {
-            let mut produced = Vec::new();
-            for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
-                for (i, d) in detectors.iter_mut() {
-                    let mut out = Vec::new();
-                    d.observe(ev, &mut out);
-                    if !out.is_empty() {
-                        produced.push((rep, *i, out));
-                    }
-                }
-            }
-            produced
+    let per_detector: Vec<(usize, Vec<(u32, u32, Alert)>)> = detectors
+        .par_iter_mut()
+        .map(|(i, d)| {
+            let mut out = Vec::new();
+            d.observe_batch(events, &mut out);
+            (*i, out)
         })
-        .collect()
+        .collect();
+    let mut produced: Vec<Vec<(u32, usize, Vec<Alert>)>> = vec![Vec::new(); events.len()];
+    for (i, tagged) in per_detector {
+        for (ev, rep, alert) in tagged {
+            let slot = &mut produced[ev as usize];
+            match slot.last_mut() {
+                Some((r, d, alerts)) if *r == rep && *d == i => alerts.push(alert),
+                _ => slot.push((rep, i, vec![alert])),
+            }
+        }
+    }
+    for slot in &mut produced {
+        // Stable: one detector's alerts keep their order.
+        slot.sort_by_key(|(rep, i, _)| (*rep, *i));
+    }
+    produced
 }
 
 /// The detectors that consume alerts over a staged batch: each event, then every alert of that
@@ -632,11 +693,12 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Scan mode: detection on two threads. The detectors that do not act on other detectors'
-    /// alerts take this batch while, on a second thread, the ones that do (`compromise.login`)
-    /// take the previous batch, with each of its events' alerts handed to them before the next
+    /// Scan mode: detection in parallel. The detectors that do not act on other detectors'
+    /// alerts take this batch, each rule (and each shard of a sharded rule) as a task on
+    /// rayon's pool, while on a thread of their own the ones that do (`compromise.login`) take
+    /// the previous batch, with each of its events' alerts handed to them before the next
     /// event — exactly what one detector after the other would do, so the alerts, their order
-    /// and ids are the same. The previous batch is then delivered.
+    /// and ids are the same for any number of threads. The previous batch is then delivered.
     pub(crate) fn process_batch(
         &mut self,
         mut events: Vec<AuthEvent>,
@@ -647,7 +709,7 @@ impl<'a> Engine<'a> {
             .iter()
             .filter(|d| d.consumes_alerts())
             .count();
-        if consumers == 0 || consumers == self.detectors.len() {
+        if consumers == self.detectors.len() {
             for ev in events {
                 self.process(ev, stats)?;
             }
@@ -1387,5 +1449,41 @@ mod tests {
         );
         let json = |v: &[Alert]| serde_json::to_string(v).unwrap();
         assert_eq!(json(&one), json(&two));
+    }
+
+    /// The per-key rules split over shards give the alerts of one instance per rule (as long
+    /// as no key limit is reached: each shard evicts on its own share).
+    #[test]
+    fn sharded_rules_equal_one_instance_per_rule() {
+        let mut cfg = Config::default();
+        cfg.asn.db.push(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sample-logs/asn/asn-extract.csv"
+        )));
+        let events = sample_events(&cfg);
+        let run_with = |shard: bool| {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Collect(seen.clone()))];
+            let mut stats = RunStats::default();
+            let mut engine = Engine::new(&cfg, HashMap::new(), &mut sinks, &mut stats).unwrap();
+            engine.detectors = detectors(&cfg, shard);
+            for chunk in events.chunks(4096) {
+                engine.process_batch(chunk.to_vec(), &mut stats).unwrap();
+            }
+            engine.flush_batches(&mut stats).unwrap();
+            engine.finish(&mut stats).unwrap();
+            drop(engine);
+            seen.take()
+        };
+        let sharded = run_with(true);
+        let single = run_with(false);
+        for rule in ["stuffing.ip", "orders.bulk", "orders.drop_address", "bruteforce.account", "takeover.sequence"] {
+            assert!(
+                sharded.iter().any(|a| a.rule.as_str() == rule),
+                "{rule} must fire on the sample logs"
+            );
+        }
+        let json = |v: &[Alert]| serde_json::to_string(v).unwrap();
+        assert_eq!(json(&sharded), json(&single));
     }
 }

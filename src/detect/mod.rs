@@ -17,6 +17,7 @@ pub mod compromise;
 pub mod episode;
 pub mod orders;
 pub mod reset_flood;
+pub mod shard;
 pub mod state;
 pub mod stuffing_asn;
 pub mod stuffing_global;
@@ -30,10 +31,15 @@ pub use orders::{
     OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
 };
 pub use reset_flood::{ResetFloodConfig, ResetFloodDetector};
+pub use shard::{SHARDS, ShardFactory, ShardKey, ShardedDetector};
 pub use stuffing_asn::{StuffingAsnConfig, StuffingAsnDetector};
 pub use stuffing_global::{StuffingGlobalConfig, StuffingGlobalDetector};
 pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 pub use takeover::{TakeoverConfig, TakeoverDetector};
+
+/// A single line repeated more often than this (sshd's `message repeated N times`) is observed
+/// this many times: the count is attacker-influenced and must not stall the run.
+pub const MAX_REPEAT: u32 = 10_000;
 
 /// A detection rule over the event stream.
 pub trait Detector: Send {
@@ -42,6 +48,20 @@ pub trait Detector: Send {
 
     /// Called once per event, in event-time order. Alerts go to `out`.
     fn observe(&mut self, ev: &AuthEvent, out: &mut Vec<Alert>);
+
+    /// [`Detector::observe`] over a batch, each event `repeat` times (at most [`MAX_REPEAT`]):
+    /// alerts go to `out` tagged with (index of the event in `events`, repeat), in the order
+    /// one call after the other gives them. A sharded rule ([`ShardedDetector`]) runs its
+    /// shards in parallel here.
+    fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<(u32, u32, Alert)>) {
+        let mut alerts = Vec::new();
+        for (i, ev) in events.iter().enumerate() {
+            for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
+                self.observe(ev, &mut alerts);
+                out.extend(alerts.drain(..).map(|a| (i as u32, rep, a)));
+            }
+        }
+    }
 
     /// Called with every alert any detector emitted, right after the event that caused it, so
     /// that a rule can build on another one (a successful login from an address that takes part
@@ -121,6 +141,12 @@ pub(crate) trait HeapSize {
 impl HeapSize for crate::event::AccountKey {
     fn heap_bytes(&self) -> usize {
         self.as_str().len()
+    }
+}
+
+impl HeapSize for u64 {
+    fn heap_bytes(&self) -> usize {
+        0
     }
 }
 

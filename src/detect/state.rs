@@ -70,7 +70,7 @@ pub(crate) fn write<T: Serialize>(
 }
 
 /// Refuses an envelope of another version or another detector.
-fn check_header(
+pub(crate) fn check_header(
     detector: &'static str,
     version: Option<&Value>,
     name: Option<&Value>,

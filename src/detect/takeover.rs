@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::{Detector, Episodes, evict_oldest};
+use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
 use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
 use crate::time::{HOUR, Span, Timestamp};
 use crate::window::KeyHasher;
@@ -188,6 +188,30 @@ struct AccountState {
     ship_to: Recent<AddressHash>,
     chain: Option<Box<Chain>>,
     last_seen: Timestamp,
+}
+
+impl<T> Recent<T> {
+    fn heap_bytes(&self) -> usize {
+        self.items.capacity() * size_of::<(T, Timestamp, Timestamp)>()
+    }
+}
+
+impl HeapSize for AccountState {
+    fn heap_bytes(&self) -> usize {
+        let chain = self.chain.as_ref().map_or(0, |c| {
+            size_of::<Chain>()
+                + c.steps.capacity() * size_of::<Step>()
+                + c.orders.totals.capacity() * size_of::<(String, f64)>()
+                + c.orders.totals.iter().map(|(k, _)| k.capacity()).sum::<usize>()
+                + c.orders.sellers.capacity() * size_of::<String>()
+                + c.orders.sellers.iter().map(String::capacity).sum::<usize>()
+                + c.orders.ship_to.capacity() * size_of::<AddressHash>()
+        });
+        self.logins.ips.heap_bytes()
+            + self.logins.asns.heap_bytes()
+            + self.ship_to.heap_bytes()
+            + chain
+    }
 }
 
 /// The `takeover.sequence` detector.
@@ -529,6 +553,16 @@ impl Detector for TakeoverDetector {
         self.episodes
             .close_quiet(self.watermark, self.cfg.max_span.millis());
         self.sweep();
+    }
+
+    fn state_bytes(&self) -> usize {
+        map_bytes(&self.accounts)
+    }
+
+    fn evict_to(&mut self, bytes: usize) -> u64 {
+        let n = evict_to_bytes(&mut self.accounts, bytes, |a| a.last_seen.0);
+        self.evicted += n;
+        n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -952,6 +986,28 @@ mod tests {
             d.counters()[1],
             ("takeover_sequence.evicted_accounts", d.evicted)
         );
+    }
+
+    #[test]
+    fn the_memory_budget_sees_and_evicts_account_state() {
+        let evs: Vec<AuthEvent> = (0..2_000)
+            .map(|i| {
+                let mut e = ev(i * MINUTE, EventKind::Login, HOME, HOME_ASN);
+                e.account = AccountKey::normalize(&format!("user{i}@example.com"));
+                e
+            })
+            .collect();
+        let (_, mut d) = run_with(TakeoverConfig::default(), &evs);
+        let before = d.state_bytes();
+        // An address and an ASN remembered per account, at least.
+        assert!(before > 2_000 * 64, "{before}");
+        let evicted = d.evict_to(before / 2);
+        assert!(d.state_bytes() <= before / 2, "{}", d.state_bytes());
+        assert_eq!(evicted as usize + d.accounts.len(), 2_000);
+        assert_eq!(d.evicted, evicted);
+        // The most recently active accounts stay.
+        let newest = d.hasher.hash(b"user1999@example.com");
+        assert!(d.accounts.contains_key(&newest));
     }
 
     #[test]
