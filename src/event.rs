@@ -202,9 +202,11 @@ impl<'de> Deserialize<'de> for FailureReason {
 }
 
 /// A normalized account identifier: trimmed and lower-cased, so `Alice@Example.com ` and
-/// `alice@example.com` are one account.
+/// `alice@example.com` are one account. Shared: the rules keep an event's account in several
+/// places (episodes, remembered successes, per-account tables), each for the price of a
+/// reference count instead of a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountKey(Box<str>);
+pub struct AccountKey(std::sync::Arc<str>);
 
 impl AccountKey {
     /// Normalizes a raw account field. Empty values and the access-log placeholder `-` are no
@@ -217,7 +219,7 @@ impl AccountKey {
         if t.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
             return Some(AccountKey(t.into()));
         }
-        Some(AccountKey(t.to_lowercase().into_boxed_str()))
+        Some(AccountKey(t.to_lowercase().into()))
     }
 
     /// Normalizes raw bytes: invalid UTF-8 (Shift-JIS names, say) is kept losslessly as
@@ -397,9 +399,9 @@ pub struct AuthEvent {
     /// The client's autonomous system, once enriched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<Asn>,
-    /// The client's user agent.
+    /// The client's user agent (shared: a log holds few distinct agents, see [`shared_text`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<Box<str>>,
+    pub user_agent: Option<std::sync::Arc<str>>,
     /// Order and change fields.
     #[serde(
         flatten,
@@ -427,6 +429,39 @@ fn serialize_details<S: Serializer>(
         Some(d) => d.serialize(s),
         None => s.serialize_none(),
     }
+}
+
+/// Distinct texts each decoding thread keeps for [`shared_text`].
+const SHARED_TEXT_SLOTS: usize = 64;
+
+thread_local! {
+    static SHARED_TEXTS: std::cell::RefCell<[Option<std::sync::Arc<str>>; SHARED_TEXT_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; SHARED_TEXT_SLOTS]) };
+}
+
+/// `text` as a shared string, reusing the one this thread made last time for the same text.
+///
+/// For fields that repeat from line to line and that no rule keys on, such as user agents: a
+/// shop's log holds a few hundred distinct agents over millions of lines, and a new string
+/// per event cost an allocation on the decoding thread and a free on the detection thread. A
+/// small direct-mapped table per thread (no lock, no growth): a text that misses its slot is
+/// simply allocated and takes the slot.
+pub fn shared_text(text: &str) -> std::sync::Arc<str> {
+    use std::hash::BuildHasher;
+    let slot = (foldhash::fast::FixedState::with_seed(0).hash_one(text.as_bytes()) >> 58)
+        as usize
+        % SHARED_TEXT_SLOTS;
+    SHARED_TEXTS.with(|cell| {
+        let mut slots = cell.borrow_mut();
+        match &slots[slot] {
+            Some(s) if **s == *text => s.clone(),
+            _ => {
+                let s: std::sync::Arc<str> = text.into();
+                slots[slot] = Some(s.clone());
+                s
+            }
+        }
+    })
 }
 
 impl AuthEvent {
@@ -479,6 +514,21 @@ pub fn lossless_text(b: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_text_reuses_a_repeated_text_and_never_mixes_two() {
+        let a = shared_text("Mozilla/5.0 (X11; Linux x86_64)");
+        let b = shared_text(&String::from("Mozilla/5.0 (X11; Linux x86_64)"));
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "the same text is shared");
+        // Far more texts than slots: every one comes back as itself, whatever it evicted.
+        let texts: Vec<String> = (0..1_000).map(|i| format!("agent/{i}")).collect();
+        for round in 0..3 {
+            for t in &texts {
+                assert_eq!(&*shared_text(t), t.as_str(), "round {round}");
+            }
+        }
+        assert_eq!(&*shared_text(""), "");
+    }
 
     #[test]
     fn snapshot_types_deserialize_what_they_serialize() {

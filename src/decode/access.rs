@@ -321,7 +321,7 @@ fn parse_ip(b: &[u8]) -> Option<IpAddr> {
 }
 
 /// Lossless user-agent text, cut to [`MAX_USER_AGENT`] bytes at a character boundary.
-fn user_agent_text(ua: &[u8]) -> Option<Box<str>> {
+fn user_agent_text(ua: &[u8]) -> Option<std::sync::Arc<str>> {
     if ua.is_empty() || ua == b"-" {
         return None;
     }
@@ -331,7 +331,7 @@ fn user_agent_text(ua: &[u8]) -> Option<Box<str>> {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    text.get(..cut).map(Box::from)
+    text.get(..cut).map(crate::event::shared_text)
 }
 
 /// True when `line` looks like an access-log line: it splits, its time parses and its first

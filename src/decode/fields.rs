@@ -470,7 +470,7 @@ pub struct EventBuilder<'n> {
     reason: Option<FailureReason>,
     account: Option<AccountKey>,
     ip: Option<Result<IpAddr, String>>,
-    user_agent: Option<Box<str>>,
+    user_agent: Option<std::sync::Arc<str>>,
     amount: Option<Result<f64, String>>,
     marketplace: Option<Result<bool, String>>,
     details: EventDetails,
@@ -575,7 +575,7 @@ impl<'n> EventBuilder<'n> {
             }
             Field::UserAgent => {
                 if v != "-" && self.claim(t) {
-                    self.user_agent = Some(cut(v).into());
+                    self.user_agent = Some(crate::event::shared_text(cut(v)));
                 }
             }
             Field::OrderId => {

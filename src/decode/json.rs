@@ -28,6 +28,8 @@ use std::sync::LazyLock;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+mod scan;
+
 use super::Decoder;
 use super::fields::{
     EventBuilder, EventNames, Field, Number, Target, compile_field_map, default_names,
@@ -200,6 +202,12 @@ impl JsonDecoder {
         }
         // One UTF-8 check for the whole line lets serde_json skip its check of every string.
         if let Ok(text) = std::str::from_utf8(line) {
+            // Plain lines through the scanner; anything it cannot check completely through
+            // serde_json, from a fresh builder.
+            if scan::scan_into(&self.root, text, b).is_ok() {
+                return Ok(true);
+            }
+            *b = EventBuilder::new(&self.names);
             return match parse_into(&self.root, text, b) {
                 Ok(()) => Ok(true),
                 Err(e) => Err(ParseError::with_detail("invalid_json", e.to_string())),
@@ -823,6 +831,10 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
+            // About a fifth of the generated lines are plain enough for the scanner: enough
+            // cases that a few hundred of them are compared with serde_json on every run.
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
                 let mut d = dec();
@@ -852,7 +864,152 @@ mod tests {
                 }
                 let mut d = dec();
                 let _ = d.decode(&line, &meta());
+                // The fast path never accepts what serde_json rejects, nor reads it otherwise.
+                if let Ok(text) = std::str::from_utf8(&line) {
+                    same_as_serde(&d, text);
+                }
+            }
+
+            #[test]
+            fn the_scanner_reads_what_serde_json_reads(
+                members in proptest::collection::vec((key(), value()), 0..12),
+                ws in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("\t"), Just("\r\n ")], 4),
+                edits in prop_oneof![
+                    3 => Just(Vec::new()),
+                    1 => proptest::collection::vec((any::<usize>(), proptest::sample::select(br#"{}[]":,\ -.0e1tnfu\x01"#.to_vec()), 0u8..3), 1..3),
+                ],
+            ) {
+                let mut line = format!("{}{{", ws[0]);
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        line.push_str(ws[1]);
+                        line.push(',');
+                    }
+                    line.push_str(&format!("{}{k}{}:{}{v}", ws[2], ws[3], ws[1]));
+                }
+                line.push_str(&format!("{}}}{}", ws[3], ws[0]));
+                let mut bytes = line.into_bytes();
+                for (pos, byte, op) in edits {
+                    let at = pos % (bytes.len() + 1);
+                    match op {
+                        0 => bytes.insert(at, byte),
+                        1 if at < bytes.len() => { bytes.remove(at); }
+                        _ if at < bytes.len() => bytes[at] = byte,
+                        _ => {}
+                    }
+                }
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    same_as_serde(&dec(), text);
+                }
             }
         }
+
+        /// When the scanner takes `line`, serde_json takes it too and the event (or its
+        /// rejection) is the same. Returns whether the scanner took it.
+        fn same_as_serde(d: &JsonDecoder, line: &str) -> bool {
+            let mut fast = EventBuilder::new(&d.names);
+            if scan::scan_into(&d.root, line, &mut fast).is_err() {
+                return false;
+            }
+            let mut full = EventBuilder::new(&d.names);
+            let parsed = parse_into(&d.root, line, &mut full);
+            assert!(parsed.is_ok(), "scanner took {line:?}, serde_json said {parsed:?}");
+            let (a, b) = (fast.finish(&meta()), full.finish(&meta()));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}");
+            true
+        }
+
+        /// Keys: accepted names (canonical, ECS, dotted), unknown ones, and a few escaped.
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                12 => proptest::sample::select(vec![
+                    "ts", "event", "outcome", "reason", "account", "ip", "user_agent", "amount",
+                    "currency", "marketplace", "seller", "ship_to", "order_id", "@timestamp",
+                    "event.action", "event.outcome", "user.name", "user.email", "source",
+                    "user", "source.ip", "user_agent.original", "log", "x", "", "évent",
+                ])
+                .prop_map(|k| format!("\"{k}\"")),
+                1 => Just(r#""t\u0073""#.to_string()),
+                1 => Just(r#""acc\"ount""#.to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = String> {
+            prop_oneof![
+                8 => proptest::sample::select(vec![
+                    r#""2026-11-20T10:15:02.123Z""#, r#""login""#, r#""failure""#,
+                    r#""success""#, r#""order""#, r#""bad_password""#, r#""Alice@Example.com""#,
+                    r#""203.0.113.7""#, r#""2001:db8::1""#, r#""""#, r#""  ""#, r#""-""#,
+                    r#""Mozilla/5.0 (X11; Linux x86_64)""#, r#""12.5""#, r#""Élodie 山田""#,
+                    "0", "-0", "1", "-1", "12.5", "1e3", "-2.5E-3", "1763633702123",
+                    "1763633702.123", "18446744073709551615", "18446744073709551616",
+                    "-9223372036854775808", "-9223372036854775809", "true", "false", "null",
+                ])
+                .prop_map(str::to_string),
+                // Escapes, control characters and tokens JSON does not allow.
+                1 => proptest::sample::select(vec![
+                    r#""a\"b""#, r#""\u00e9""#, r#""tab\there""#, "\"ctl\u{1}\"", "01", "1.",
+                    ".5", "+1", "tru", "nul", "1e", "-",
+                ])
+                .prop_map(str::to_string),
+                4 => "[a-z0-9 @.:/-]{0,24}".prop_map(|t| format!("\"{t}\"")),
+                2 => any::<i64>().prop_map(|n| n.to_string()),
+                2 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| format!("{f:e}")),
+            ]
+        }
+
+        /// Values: scalars, arrays, and objects of accepted or unknown names, a few levels deep.
+        fn value() -> impl Strategy<Value = String> {
+            scalar().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    proptest::collection::vec((key(), inner), 0..4).prop_map(|m| {
+                        let body: Vec<String> =
+                            m.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        format!("{{{}}}", body.join(","))
+                    }),
+                ]
+            })
+        }
+    }
+
+    /// The scanner takes the plain lines of real logs (so the property above is not vacuous)
+    /// and leaves escapes, deep nesting and broken lines to serde_json.
+    #[test]
+    fn the_scanner_takes_plain_lines_and_bails_on_the_rest() {
+        let d = dec();
+        let took = |line: &str| {
+            let mut b = EventBuilder::new(&d.names);
+            scan::scan_into(&d.root, line, &mut b).is_ok()
+        };
+        for line in [
+            LOGIN,
+            r#"{"@timestamp":"2026-11-20T10:15:02Z","event":{"action":"user-login","outcome":"success","category":["authentication"]},"source":{"ip":"2001:db8::1","port":50412},"user":{"name":"x"},"log":{"level":"info"}}"#,
+            r#"{"ts":1763633702123,"event":"order","amount":12.5,"marketplace":true,"ship_to":"a","currency":"eur","extra":null}"#,
+            " { } ",
+        ] {
+            assert!(took(line), "{line}");
+        }
+        let deep = format!("{{\"x\":{}1{}}}", "[".repeat(40), "]".repeat(40));
+        for line in [
+            r#"{"ts":"2026-11-20T10:15:02Z","account":"a\"b"}"#,
+            r#"{"t\u0073":1}"#,
+            deep.as_str(),
+            r#"{"ts":1,}"#,
+            r#"{"ts":01}"#,
+            r#"{"ts":1} x"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":tru}"#,
+        ] {
+            assert!(!took(line), "{line}");
+        }
+        // Bailing costs nothing but time: the full parser decides.
+        let mut d = dec();
+        let ev = d
+            .decode(br#"{"ts":"2026-11-20T10:15:02Z","event":"login","account":"a\"b"}"#, &meta())
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.account.unwrap().as_str(), "a\"b");
     }
 }

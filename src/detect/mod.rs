@@ -58,7 +58,9 @@ pub trait Detector: Send {
         for (i, ev) in events.iter().enumerate() {
             for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
                 self.observe(ev, &mut alerts);
-                out.extend(alerts.drain(..).map(|a| (i as u32, rep, a)));
+                if !alerts.is_empty() {
+                    out.extend(alerts.drain(..).map(|a| (i as u32, rep, a)));
+                }
             }
         }
     }

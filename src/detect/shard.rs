@@ -140,21 +140,27 @@ impl Detector for ShardedDetector {
     }
 
     fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<(u32, u32, Alert)>) {
-        let route: Vec<u8> = events.iter().map(|ev| self.key.shard_of(ev) as u8).collect();
+        // One pass to route, then each shard walks only its own events.
+        let mut routed: Vec<Vec<u32>> = (0..SHARDS)
+            .map(|_| Vec::with_capacity(events.len() / SHARDS * 2))
+            .collect();
+        for (i, ev) in events.iter().enumerate() {
+            routed[self.key.shard_of(ev)].push(i as u32);
+        }
         let per_shard: Vec<Vec<(u32, u32, Alert)>> = self
             .shards
             .par_iter_mut()
-            .enumerate()
-            .map(|(s, d)| {
+            .zip(routed)
+            .map(|(d, mine)| {
                 let mut tagged = Vec::new();
                 let mut alerts = Vec::new();
-                for (i, ev) in events.iter().enumerate() {
-                    if usize::from(route[i]) != s {
-                        continue;
-                    }
+                for i in mine {
+                    let ev = &events[i as usize];
                     for rep in 0..ev.repeat.clamp(1, super::MAX_REPEAT) {
                         d.observe(ev, &mut alerts);
-                        tagged.extend(alerts.drain(..).map(|a| (i as u32, rep, a)));
+                        if !alerts.is_empty() {
+                            tagged.extend(alerts.drain(..).map(|a| (i, rep, a)));
+                        }
                     }
                 }
                 tagged
