@@ -202,13 +202,37 @@ impl<'de> Deserialize<'de> for FailureReason {
 }
 
 /// A normalized account identifier: trimmed and lower-cased, so `Alice@Example.com ` and
-/// `alice@example.com` are one account. Shared: the rules keep an event's account in several
-/// places (episodes, remembered successes, per-account tables), each for the price of a
-/// reference count instead of a copy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccountKey(std::sync::Arc<str>);
+/// `alice@example.com` are one account.
+///
+/// Shared: the rules keep an event's account in several places (episodes, remembered
+/// successes, per-account tables), each for the price of a reference count instead of a copy.
+/// The key carries a 64-bit keyed hash of its text ([`AccountKey::hash64`]), computed once when
+/// the line is decoded (on the decoding threads): every rule's table, shard routing and
+/// distinct count starts from it instead of hashing the text again.
+#[derive(Debug, Clone)]
+pub struct AccountKey {
+    text: std::sync::Arc<str>,
+    hash: u64,
+}
+
+/// SipHash-1-3 keys of [`AccountKey::hash64`]. Fixed, so that the hash is the same in every
+/// run and across restarts (checkpointed state is keyed by values derived from it); SipHash
+/// keeps full 64-bit collisions out of reach even with the keys known, and tables re-hash it
+/// with a random seed of their own.
+const ACCOUNT_HASH_KEYS: (u64, u64) = (0x6372_6564_7761_7463, 0x6163_636f_756e_7473);
 
 impl AccountKey {
+    fn new(text: std::sync::Arc<str>) -> AccountKey {
+        use std::hash::Hasher;
+        let mut h =
+            siphasher::sip::SipHasher13::new_with_keys(ACCOUNT_HASH_KEYS.0, ACCOUNT_HASH_KEYS.1);
+        h.write(text.as_bytes());
+        AccountKey {
+            hash: h.finish(),
+            text,
+        }
+    }
+
     /// Normalizes a raw account field. Empty values and the access-log placeholder `-` are no
     /// account at all.
     pub fn normalize(raw: &str) -> Option<AccountKey> {
@@ -217,9 +241,9 @@ impl AccountKey {
             return None;
         }
         if t.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
-            return Some(AccountKey(t.into()));
+            return Some(AccountKey::new(t.into()));
         }
-        Some(AccountKey(t.to_lowercase().into()))
+        Some(AccountKey::new(t.to_lowercase().into()))
     }
 
     /// Normalizes raw bytes: invalid UTF-8 (Shift-JIS names, say) is kept losslessly as
@@ -230,19 +254,51 @@ impl AccountKey {
 
     /// The normalized text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// A 64-bit keyed hash of the text, the same in every run: equal keys have equal hashes.
+    pub fn hash64(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl PartialEq for AccountKey {
+    fn eq(&self, other: &AccountKey) -> bool {
+        self.hash == other.hash && self.text == other.text
+    }
+}
+
+impl Eq for AccountKey {}
+
+impl std::hash::Hash for AccountKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for AccountKey {
+    fn partial_cmp(&self, other: &AccountKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AccountKey {
+    /// By text: orders (of alerts, samples) never depend on the hash.
+    fn cmp(&self, other: &AccountKey) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
     }
 }
 
 impl fmt::Display for AccountKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl Serialize for AccountKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.text)
     }
 }
 
@@ -448,8 +504,7 @@ thread_local! {
 /// simply allocated and takes the slot.
 pub fn shared_text(text: &str) -> std::sync::Arc<str> {
     use std::hash::BuildHasher;
-    let slot = (foldhash::fast::FixedState::with_seed(0).hash_one(text.as_bytes()) >> 58)
-        as usize
+    let slot = (foldhash::fast::FixedState::with_seed(0).hash_one(text.as_bytes()) >> 58) as usize
         % SHARED_TEXT_SLOTS;
     SHARED_TEXTS.with(|cell| {
         let mut slots = cell.borrow_mut();

@@ -32,7 +32,7 @@ use crate::dedup::OverlapDedup;
 use crate::detect::{
     BruteforceAccountDetector, CompromiseDetector, Detector, OrdersBulkDetector,
     OrdersDropAddressDetector, ResetFloodDetector, SHARDS, ShardKey, ShardedDetector,
-    StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TakeoverDetector,
+    StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TaggedAlert, TakeoverDetector,
 };
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
@@ -143,6 +143,9 @@ struct DecodeJob {
     max_line: usize,
     max_samples: usize,
     buf: Vec<u8>,
+    /// Bytes of the previous parallel batch: the next batch's arena is allocated that large at
+    /// once instead of growing (and copying) from a guess.
+    arena_hint: usize,
 }
 
 /// Inputs smaller than this are decoded by one thread.
@@ -215,7 +218,7 @@ impl DecodeJob {
         finished: &mut bool,
         error: &mut Option<SourceError>,
     ) -> Vec<(u64, LineOutcome)> {
-        let mut arena: Vec<u8> = Vec::with_capacity(BATCH_LINES * 128);
+        let mut arena: Vec<u8> = Vec::with_capacity(self.arena_hint.max(BATCH_LINES * 128) + 4096);
         let mut spans: Vec<(usize, usize, LineInfo)> = Vec::with_capacity(BATCH_LINES);
         for _ in 0..BATCH_LINES {
             match self.reader.next_line(buf) {
@@ -237,6 +240,7 @@ impl DecodeJob {
                 }
             }
         }
+        self.arena_hint = arena.len();
         let parts = self.forks.len() + 1;
         let per = spans.len().div_ceil(parts).max(1);
         let (source, max_line) = (self.source, self.max_line);
@@ -260,7 +264,8 @@ impl DecodeJob {
                     .collect()
             })
             .collect();
-        let mut out: Vec<(u64, LineOutcome)> = chunks.into_iter().flatten().collect();
+        let mut out: Vec<(u64, LineOutcome)> = Vec::with_capacity(spans.len() + 1);
+        out.extend(chunks.into_iter().flatten());
         if *finished && error.is_none() {
             self.finish_into(&mut out);
         }
@@ -437,8 +442,7 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
 fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
     let sharded = |key: ShardKey, make: Box<dyn Fn(bool) -> Box<dyn Detector> + Send + Sync>| {
         if shard {
-            Box::new(ShardedDetector::new(key, Box::new(move || make(true))))
-                as Box<dyn Detector>
+            Box::new(ShardedDetector::new(key, Box::new(move || make(true)))) as Box<dyn Detector>
         } else {
             make(false)
         }
@@ -572,7 +576,7 @@ fn run_producers(
     detectors: &mut [(usize, &mut Box<dyn Detector>)],
     events: &[AuthEvent],
 ) -> Vec<Vec<(u32, usize, Vec<Alert>)>> {
-    let per_detector: Vec<(usize, Vec<(u32, u32, Alert)>)> = detectors
+    let per_detector: Vec<(usize, Vec<TaggedAlert>)> = detectors
         .par_iter_mut()
         .map(|(i, d)| {
             let mut out = Vec::new();
@@ -992,6 +996,7 @@ pub fn scan(
             max_line: cfg.input.max_line_bytes,
             max_samples: cfg.input.reject_samples,
             buf: Vec::with_capacity(512),
+            arena_hint: 0,
         });
         streams.push(Stream {
             report: SourceReport {
@@ -1055,7 +1060,8 @@ pub fn scan(
             None => batch.push(ev),
         }
         if batch.len() >= DETECT_BATCH {
-            engine.process_batch(std::mem::take(&mut batch), &mut stats)?;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(DETECT_BATCH));
+            engine.process_batch(full, &mut stats)?;
         }
     }
     if let Some(d) = &mut dedup {
@@ -1477,7 +1483,13 @@ mod tests {
         };
         let sharded = run_with(true);
         let single = run_with(false);
-        for rule in ["stuffing.ip", "orders.bulk", "orders.drop_address", "bruteforce.account", "takeover.sequence"] {
+        for rule in [
+            "stuffing.ip",
+            "orders.bulk",
+            "orders.drop_address",
+            "bruteforce.account",
+            "takeover.sequence",
+        ] {
             assert!(
                 sharded.iter().any(|a| a.rule.as_str() == rule),
                 "{rule} must fire on the sample logs"

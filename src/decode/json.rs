@@ -913,7 +913,10 @@ mod tests {
             }
             let mut full = EventBuilder::new(&d.names);
             let parsed = parse_into(&d.root, line, &mut full);
-            assert!(parsed.is_ok(), "scanner took {line:?}, serde_json said {parsed:?}");
+            assert!(
+                parsed.is_ok(),
+                "scanner took {line:?}, serde_json said {parsed:?}"
+            );
             let (a, b) = (fast.finish(&meta()), full.finish(&meta()));
             assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line}");
             true
@@ -1007,7 +1010,10 @@ mod tests {
         // Bailing costs nothing but time: the full parser decides.
         let mut d = dec();
         let ev = d
-            .decode(br#"{"ts":"2026-11-20T10:15:02Z","event":"login","account":"a\"b"}"#, &meta())
+            .decode(
+                br#"{"ts":"2026-11-20T10:15:02Z","event":"login","account":"a\"b"}"#,
+                &meta(),
+            )
             .unwrap()
             .unwrap();
         assert_eq!(ev.account.unwrap().as_str(), "a\"b");

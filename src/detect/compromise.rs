@@ -261,7 +261,7 @@ impl CompromiseDetector {
 
     fn acct_hash(&self, a: &AccountKey) -> u64 {
         // 0 means "no account" in the failure memory.
-        self.hasher.hash(a.as_str().as_bytes()) | 1
+        self.hasher.hash_u64(a.hash64()) | 1
     }
 
     fn sweep(&mut self) {

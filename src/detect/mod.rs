@@ -41,6 +41,9 @@ pub use takeover::{TakeoverConfig, TakeoverDetector};
 /// this many times: the count is attacker-influenced and must not stall the run.
 pub const MAX_REPEAT: u32 = 10_000;
 
+/// An alert of [`Detector::observe_batch`]: (index of its event in the batch, repeat, alert).
+pub type TaggedAlert = (u32, u32, Alert);
+
 /// A detection rule over the event stream.
 pub trait Detector: Send {
     /// The rule id this detector emits (`stuffing.ip`).
@@ -53,7 +56,7 @@ pub trait Detector: Send {
     /// alerts go to `out` tagged with (index of the event in `events`, repeat), in the order
     /// one call after the other gives them. A sharded rule ([`ShardedDetector`]) runs its
     /// shards in parallel here.
-    fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<(u32, u32, Alert)>) {
+    fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<TaggedAlert>) {
         let mut alerts = Vec::new();
         for (i, ev) in events.iter().enumerate() {
             for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
@@ -102,7 +105,7 @@ pub trait Detector: Send {
     }
 
     /// The detector's whole state (not its config), for a checkpoint: a JSON value
-    /// `{"version": 1, "detector": "<rule id>", "state": ...}` (see [`state`]).
+    /// `{"version": 2, "detector": "<rule id>", "state": ...}` (see [`state`]).
     fn snapshot(&self) -> Result<serde_json::Value, StateError>;
 
     /// Replaces the state with a snapshot taken by the same detector type (the config stays

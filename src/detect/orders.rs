@@ -631,7 +631,7 @@ impl Detector for OrdersDropAddressDetector {
         state.last_seen = state.last_seen.max(ev.ts);
         state
             .accounts
-            .push(ev.ts, self.hasher.hash(account.as_str().as_bytes()));
+            .push(ev.ts, self.hasher.hash_u64(account.hash64()));
         if details.marketplace == Some(true) {
             state.marketplace.push(ev.ts);
         }

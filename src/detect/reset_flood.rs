@@ -200,9 +200,7 @@ impl ResetFloodDetector {
         }
         match &ev.account {
             Some(a) => {
-                state
-                    .accounts
-                    .push(ev.ts, self.hasher.hash(a.as_str().as_bytes()));
+                state.accounts.push(ev.ts, self.hasher.hash_u64(a.hash64()));
                 if ev.reason == Some(FailureReason::UnknownAccount) {
                     state.unknown.push(ev.ts);
                 }

@@ -19,7 +19,7 @@ use crate::error::StateError;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
-use super::Detector;
+use super::{Detector, TaggedAlert};
 
 /// Instances per sharded rule. Eight keeps both cores of a small machine busy with room for
 /// uneven shards, and is cheap on one core (a shard costs a few empty tables).
@@ -47,10 +47,8 @@ impl ShardKey {
         use std::hash::BuildHasher;
         let state = foldhash::fast::FixedState::with_seed(SHARD_SEED);
         let hash = match self {
-            ShardKey::Account => ev
-                .account
-                .as_ref()
-                .map(|a| state.hash_one(a.as_str().as_bytes())),
+            // Already a keyed hash of the text, computed when the line was decoded.
+            ShardKey::Account => ev.account.as_ref().map(|a| a.hash64()),
             ShardKey::ClientAddress => ev.ip.map(|ip| match ip {
                 std::net::IpAddr::V4(a) => state.hash_one(a.octets()),
                 std::net::IpAddr::V6(a) => state.hash_one(a.octets()),
@@ -139,7 +137,7 @@ impl Detector for ShardedDetector {
         self.shards[s].observe(ev, out);
     }
 
-    fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<(u32, u32, Alert)>) {
+    fn observe_batch(&mut self, events: &[AuthEvent], out: &mut Vec<TaggedAlert>) {
         // One pass to route, then each shard walks only its own events.
         let mut routed: Vec<Vec<u32>> = (0..SHARDS)
             .map(|_| Vec::with_capacity(events.len() / SHARDS * 2))
@@ -147,7 +145,7 @@ impl Detector for ShardedDetector {
         for (i, ev) in events.iter().enumerate() {
             routed[self.key.shard_of(ev)].push(i as u32);
         }
-        let per_shard: Vec<Vec<(u32, u32, Alert)>> = self
+        let per_shard: Vec<Vec<TaggedAlert>> = self
             .shards
             .par_iter_mut()
             .zip(routed)
@@ -212,7 +210,7 @@ impl Detector for ShardedDetector {
         sum
     }
 
-    /// `{"version": 1, "detector": "<rule>", "state": {"shards": [<each shard's snapshot>]}}`.
+    /// `{"version": 2, "detector": "<rule>", "state": {"shards": [<each shard's snapshot>]}}`.
     fn snapshot(&self) -> Result<serde_json::Value, StateError> {
         let shards = self
             .shards

@@ -1,6 +1,6 @@
 //! Detector state snapshots: the versioned envelope and the serde helpers the detectors share.
 //!
-//! A snapshot is `{"version": 1, "detector": "stuffing.ip", "state": {...}}`, where `state` is
+//! A snapshot is `{"version": 2, "detector": "stuffing.ip", "state": {...}}`, where `state` is
 //! the detector struct serialized without its config, and `detector` its rule id (two detectors
 //! can have state of the same shape: a snapshot restores only into its own type). Everything is serialized exactly: timestamps as millisecond
 //! counts and address hashes as 64-bit numbers ([`crate::time`]'s snapshot format), floats as
@@ -19,7 +19,10 @@ use crate::error::StateError;
 
 /// The snapshot format version. Bump it when a detector's state changes shape: a snapshot of
 /// another version is refused (the detector starts fresh) rather than misread.
-pub const VERSION: u64 = 1;
+///
+/// Version 2: per-key rules sharded (their state is a list of shard snapshots), and account
+/// hashes derived from [`crate::event::AccountKey::hash64`].
+pub const VERSION: u64 = 2;
 
 #[derive(Serialize)]
 struct Envelope<'a, T> {
@@ -381,7 +384,7 @@ mod tests {
     fn an_empty_detector_round_trips_and_names_the_version() {
         for mut d in all() {
             let snap = d.snapshot().unwrap();
-            assert_eq!(snap["version"], json!(1), "{}", d.name());
+            assert_eq!(snap["version"], json!(VERSION), "{}", d.name());
             assert_eq!(snap["detector"], json!(d.name()));
             assert!(snap["state"].is_object(), "{}", d.name());
             assert!(
@@ -389,7 +392,7 @@ mod tests {
                 "the config is not state"
             );
             d.restore(snap.clone()).unwrap();
-            assert_eq!(d.snapshot().unwrap()["version"], json!(1));
+            assert_eq!(d.snapshot().unwrap()["version"], json!(VERSION));
             // The text path writes the same document.
             let mut text = Vec::new();
             d.write_snapshot(&mut text).unwrap();
@@ -411,28 +414,28 @@ mod tests {
                     "no version",
                 ),
                 (
-                    json!({"version": 2, "detector": name, "state": good["state"].clone()}),
-                    "version 2",
+                    json!({"version": 1, "detector": name, "state": good["state"].clone()}),
+                    "version 1",
                 ),
                 (
                     json!({"version": "1", "detector": name, "state": good["state"].clone()}),
                     "version \"1\"",
                 ),
                 (
-                    json!({"version": 1, "state": good["state"].clone()}),
+                    json!({"version": 2, "state": good["state"].clone()}),
                     "no detector",
                 ),
                 (
-                    json!({"version": 1, "detector": "x.y", "state": good["state"].clone()}),
+                    json!({"version": 2, "detector": "x.y", "state": good["state"].clone()}),
                     "detector \"x.y\"",
                 ),
-                (json!({"version": 1, "detector": name}), "no state"),
+                (json!({"version": 2, "detector": name}), "no state"),
                 (
-                    json!({"version": 1, "detector": name, "state": 7}),
+                    json!({"version": 2, "detector": name, "state": 7}),
                     "restore: ",
                 ),
                 (
-                    json!({"version": 1, "detector": name, "state": {}}),
+                    json!({"version": 2, "detector": name, "state": {}}),
                     "missing field",
                 ),
             ];

@@ -328,7 +328,7 @@ impl Detector for StuffingAsnDetector {
             if state.sample.len() < self.cfg.accounts_sample && !state.sample.contains(a) {
                 state.sample.push(a.clone());
             }
-            self.hasher.hash(a.as_str().as_bytes())
+            self.hasher.hash_u64(a.hash64())
         });
         state.push(
             Failure {

@@ -186,7 +186,7 @@ impl Detector for StuffingIpDetector {
             (Outcome::Unknown, Some(_)) => return,
             (Outcome::Unknown, None) => (UNDETERMINED, None),
             (Outcome::Failure, Some(a)) => {
-                let fp = fingerprint(self.hasher.hash(a.as_str().as_bytes()));
+                let fp = fingerprint(self.hasher.hash_u64(a.hash64()));
                 if ev.reason == Some(FailureReason::UnknownAccount) {
                     (UNKNOWN, Some(fp))
                 } else {

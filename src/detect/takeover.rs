@@ -202,7 +202,11 @@ impl HeapSize for AccountState {
             size_of::<Chain>()
                 + c.steps.capacity() * size_of::<Step>()
                 + c.orders.totals.capacity() * size_of::<(String, f64)>()
-                + c.orders.totals.iter().map(|(k, _)| k.capacity()).sum::<usize>()
+                + c.orders
+                    .totals
+                    .iter()
+                    .map(|(k, _)| k.capacity())
+                    .sum::<usize>()
                 + c.orders.sellers.capacity() * size_of::<String>()
                 + c.orders.sellers.iter().map(String::capacity).sum::<usize>()
                 + c.orders.ship_to.capacity() * size_of::<AddressHash>()
@@ -331,7 +335,7 @@ impl Detector for TakeoverDetector {
             self.episodes
                 .close_quiet(self.watermark, self.cfg.max_span.millis());
         }
-        let key = self.hasher.hash(account.as_str().as_bytes());
+        let key = self.hasher.hash_u64(account.hash64());
         if self.accounts.len() >= self.cfg.max_accounts && !self.accounts.contains_key(&key) {
             self.sweep();
         }
@@ -1006,7 +1010,11 @@ mod tests {
         assert_eq!(evicted as usize + d.accounts.len(), 2_000);
         assert_eq!(d.evicted, evicted);
         // The most recently active accounts stay.
-        let newest = d.hasher.hash(b"user1999@example.com");
+        let newest = d.hasher.hash_u64(
+            AccountKey::normalize("user1999@example.com")
+                .unwrap()
+                .hash64(),
+        );
         assert!(d.accounts.contains_key(&newest));
     }
 

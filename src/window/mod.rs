@@ -230,6 +230,11 @@ impl KeyHasher {
     pub fn hash(&self, bytes: &[u8]) -> u64 {
         self.state.hash_one(bytes)
     }
+
+    /// Re-hashes a 64-bit value (an [`crate::event::AccountKey::hash64`]) under this seed.
+    pub fn hash_u64(&self, value: u64) -> u64 {
+        self.state.hash_one(value)
+    }
 }
 
 impl Serialize for KeyHasher {
