@@ -145,9 +145,10 @@ struct DecodeJob {
     max_line: usize,
     max_samples: usize,
     buf: Vec<u8>,
-    /// Bytes of the previous parallel batch: the next batch's arena is allocated that large at
-    /// once instead of growing (and copying) from a guess.
-    arena_hint: usize,
+    /// The lines of a parallel batch, back to back: kept from batch to batch (tens of MB that
+    /// would otherwise be fresh memory, faulted in and zeroed, for every batch).
+    arena: Vec<u8>,
+    spans: Vec<(usize, usize, LineInfo)>,
 }
 
 /// Inputs smaller than this are decoded by one thread.
@@ -220,8 +221,10 @@ impl DecodeJob {
         finished: &mut bool,
         error: &mut Option<SourceError>,
     ) -> Vec<(u64, LineOutcome)> {
-        let mut arena: Vec<u8> = Vec::with_capacity(self.arena_hint.max(BATCH_LINES * 128) + 4096);
-        let mut spans: Vec<(usize, usize, LineInfo)> = Vec::with_capacity(BATCH_LINES);
+        let mut arena = std::mem::take(&mut self.arena);
+        let mut spans = std::mem::take(&mut self.spans);
+        arena.clear();
+        spans.clear();
         for _ in 0..BATCH_LINES {
             match self.reader.next_line(buf) {
                 Ok(Some(info)) => {
@@ -242,14 +245,13 @@ impl DecodeJob {
                 }
             }
         }
-        self.arena_hint = arena.len();
         let parts = self.forks.len() + 1;
         let per = spans.len().div_ceil(parts).max(1);
         let (source, max_line) = (self.source, self.max_line);
         let mut decoders: Vec<&mut Box<dyn Decoder>> = Vec::with_capacity(parts);
         decoders.push(&mut self.decoder);
         decoders.extend(self.forks.iter_mut());
-        let arena = &arena;
+        let lines = &arena;
         let chunks: Vec<Vec<(u64, LineOutcome)>> = decoders
             .into_par_iter()
             .zip(spans.par_chunks(per))
@@ -257,7 +259,7 @@ impl DecodeJob {
                 chunk
                     .iter()
                     .map(|(a, b, info)| {
-                        let line = arena.get(*a..*b).unwrap_or_default();
+                        let line = lines.get(*a..*b).unwrap_or_default();
                         (
                             info.number,
                             classify(d.as_mut(), line, info, source, max_line),
@@ -268,6 +270,8 @@ impl DecodeJob {
             .collect();
         let mut out: Vec<(u64, LineOutcome)> = Vec::with_capacity(spans.len() + 1);
         out.extend(chunks.into_iter().flatten());
+        self.arena = arena;
+        self.spans = spans;
         if *finished && error.is_none() {
             self.finish_into(&mut out);
         }
@@ -998,7 +1002,8 @@ pub fn scan(
             max_line: cfg.input.max_line_bytes,
             max_samples: cfg.input.reject_samples,
             buf: Vec::with_capacity(512),
-            arena_hint: 0,
+            arena: Vec::new(),
+            spans: Vec::new(),
         });
         streams.push(Stream {
             report: SourceReport {
