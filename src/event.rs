@@ -471,6 +471,42 @@ pub struct AuthEvent {
     /// Where the line came from.
     #[serde(skip)]
     pub origin: LineMeta,
+    /// For a successful account event: what the account's login history said of its address
+    /// and ASN before it (set by the shared login history stage; `None` elsewhere).
+    #[serde(skip)]
+    pub logins: Option<LoginContext>,
+}
+
+/// What an account's login history said of one event's address and ASN, just before the
+/// event: when each was first seen among the account's remembered successful logins, and when
+/// the earliest remembered one was. Detectors ask it relative to a moment of their own (the
+/// event, or the start of a takeover chain).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginContext {
+    /// First successful login from the event's address, if remembered.
+    pub ip_first: Option<Timestamp>,
+    /// First successful login from the event's ASN, if remembered.
+    pub asn_first: Option<Timestamp>,
+    /// The earliest first-seen time of any remembered address.
+    pub earliest: Option<Timestamp>,
+}
+
+impl LoginContext {
+    /// (address new, ASN new) relative to logins before `before`. A missing ASN (no database)
+    /// is "new" only when the address is. No address is never new.
+    pub fn novelty(&self, ev: &AuthEvent, before: Timestamp) -> (bool, bool) {
+        let ip_new = ev.ip.is_some() && self.ip_first.is_none_or(|t| t >= before);
+        let asn_new = match ev.asn {
+            Some(_) => self.asn_first.is_none_or(|t| t >= before),
+            None => ip_new,
+        };
+        (ip_new, asn_new)
+    }
+
+    /// True when the account had logged in successfully before `before`.
+    pub fn has_history(&self, before: Timestamp) -> bool {
+        self.earliest.is_some_and(|t| t < before)
+    }
 }
 
 fn is_one(n: &u32) -> bool {
@@ -534,6 +570,7 @@ impl AuthEvent {
             details: None,
             repeat: 1,
             origin,
+            logins: None,
         }
     }
 

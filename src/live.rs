@@ -577,7 +577,7 @@ fn file_mtime(path: &Path) -> Option<Timestamp> {
 
 fn restore_detectors(engine: &mut Engine<'_>, state: &StateDir, c: &Checkpoint) -> usize {
     let mut restored = 0;
-    for d in engine.detectors.iter_mut() {
+    for d in engine.states_mut() {
         if !c.detectors.iter().any(|n| n == d.name()) {
             continue;
         }
@@ -610,8 +610,8 @@ fn write_checkpoint(
     }
     let generation = state.begin()?;
     let mut detectors = Vec::new();
-    for d in &engine.detectors {
-        match state.write_detector(&generation, d.as_ref()) {
+    for d in engine.states() {
+        match state.write_detector(&generation, d) {
             Ok(()) => detectors.push(d.name().to_string()),
             Err(e) => tracing::warn!(detector = d.name(), error = %e,
                 "detector state left out of the checkpoint"),

@@ -30,9 +30,10 @@ use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
 use crate::detect::{
-    BruteforceAccountDetector, CompromiseDetector, Detector, OrdersBulkDetector,
-    OrdersDropAddressDetector, ResetFloodDetector, SHARDS, ShardKey, ShardedDetector,
-    StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TaggedAlert, TakeoverDetector,
+    BruteforceAccountDetector, CompromiseDetector, Detector, HistoryConfig, LoginHistories,
+    OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector, SHARDS, ShardKey,
+    ShardedDetector, StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TaggedAlert,
+    TakeoverDetector,
 };
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
@@ -539,6 +540,24 @@ fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
     out
 }
 
+/// The shared login history, when a rule that reads it is enabled: as many addresses per
+/// account and as many accounts as the most generous of them asks for.
+pub fn build_history(cfg: &Config) -> Option<LoginHistories> {
+    let (c, t) = (&cfg.detect.compromise_login, &cfg.detect.takeover_sequence);
+    let wanted = [
+        c.enabled.then_some((c.known_sources, c.max_tracked)),
+        t.enabled.then_some((t.known_sources, t.max_accounts)),
+    ];
+    let (known_sources, max_accounts) = wanted
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))?;
+    Some(LoginHistories::new(HistoryConfig {
+        known_sources,
+        max_accounts,
+    }))
+}
+
 /// The detection half of the pipeline: enrich, detect, deliver, count.
 pub(crate) struct Engine<'a> {
     /// Input names by source id, for attributing alerts in the summary.
@@ -547,6 +566,9 @@ pub(crate) struct Engine<'a> {
     current: Option<SourceId>,
     enricher: Option<Box<dyn Enricher>>,
     pub(crate) detectors: Vec<Box<dyn Detector>>,
+    /// The login history the account rules share, kept ahead of them (see
+    /// [`LoginHistories`]); `None` when no rule that reads it is enabled.
+    pub(crate) history: Option<LoginHistories>,
     pub(crate) sinks: &'a mut [Box<dyn Sink>],
     /// Live mode: sees each alert before the sinks and says whether to deliver it (an alert
     /// already sent before a restart is not sent again).
@@ -676,6 +698,7 @@ impl<'a> Engine<'a> {
             current: None,
             enricher: build_enricher(cfg)?,
             detectors: build_detectors(cfg),
+            history: build_history(cfg),
             sinks,
             gate: None,
             staged: None,
@@ -701,6 +724,26 @@ impl<'a> Engine<'a> {
         if let Some(e) = &mut self.enricher {
             e.enrich(ev);
         }
+        if let Some(h) = &mut self.history {
+            h.annotate(ev);
+        }
+    }
+
+    /// Everything that holds per-key state, for checkpoints, the memory budget and the
+    /// counters: the detectors, then the shared login history.
+    pub(crate) fn states(&self) -> impl Iterator<Item = &dyn Detector> {
+        self.detectors
+            .iter()
+            .map(|d| d.as_ref())
+            .chain(self.history.iter().map(|h| h as &dyn Detector))
+    }
+
+    /// [`Engine::states`], to restore or evict.
+    pub(crate) fn states_mut(&mut self) -> impl Iterator<Item = &mut dyn Detector> {
+        self.detectors
+            .iter_mut()
+            .map(|d| d.as_mut() as &mut dyn Detector)
+            .chain(self.history.iter_mut().map(|h| h as &mut dyn Detector))
     }
 
     /// Scan mode: detection in parallel. The detectors that do not act on other detectors'
@@ -845,13 +888,12 @@ impl<'a> Engine<'a> {
     /// active keys down to its share of 70 % of the budget (shares in proportion to what each
     /// holds), so that the next checks do not evict again at once.
     fn enforce_budget(&mut self, stats: &mut RunStats) {
-        let sizes: Vec<usize> = self.detectors.iter().map(|d| d.state_bytes()).collect();
+        let sizes: Vec<usize> = self.states().map(|d| d.state_bytes()).collect();
         let total: usize = sizes.iter().sum();
         if total as u64 > stats.peak_state_bytes {
             stats.peak_state_bytes = total as u64;
             stats.peak_state_by_detector = self
-                .detectors
-                .iter()
+                .states()
                 .zip(&sizes)
                 .map(|(d, b)| (d.name(), *b as u64))
                 .collect();
@@ -867,7 +909,7 @@ impl<'a> Engine<'a> {
             return;
         }
         let target = self.budget / 10 * 7;
-        for (d, size) in self.detectors.iter_mut().zip(sizes) {
+        for (d, size) in self.states_mut().zip(sizes) {
             let share = (size as u128 * target as u128 / total as u128) as usize;
             stats.budget_evictions += d.evict_to(share);
         }
@@ -929,7 +971,7 @@ impl<'a> Engine<'a> {
     /// Ends a run without advancing event time (live mode's shutdown: the logs go on, and
     /// the checkpoint holds the detectors as they are): counters, then the sinks finish.
     pub(crate) fn finish_without_advance(&mut self, stats: &mut RunStats) -> Result<(), SinkError> {
-        for d in &self.detectors {
+        for d in self.states() {
             stats.detector_counters.extend(d.counters());
         }
         let enricher = &self.enricher;

@@ -11,8 +11,8 @@ use credwatch::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use credwatch::decode::Decoder;
 use credwatch::decode::json::{JsonConfig, JsonDecoder};
 use credwatch::detect::{
-    CompromiseConfig, CompromiseDetector, Detector, StuffingIpConfig, StuffingIpDetector,
-    TakeoverConfig, TakeoverDetector,
+    CompromiseConfig, CompromiseDetector, Detector, HistoryConfig, LoginHistories,
+    StuffingIpConfig, StuffingIpDetector, TakeoverConfig, TakeoverDetector,
 };
 use credwatch::enrich::Enricher;
 use credwatch::enrich::asn::{AsnDb, AsnEnricher};
@@ -166,6 +166,11 @@ fn replay(globals: &[Alert]) -> Vec<Alert> {
         Box::new(CompromiseDetector::new(CompromiseConfig::default())),
         Box::new(TakeoverDetector::new(TakeoverConfig::default())),
     ];
+    // The login history the account rules share, kept ahead of them as the engine does.
+    let mut history = LoginHistories::new(HistoryConfig {
+        known_sources: 8,
+        max_accounts: 1_000_000,
+    });
     let mut pending: Vec<&Alert> = globals.iter().collect();
     let mut all = Vec::new();
     let file = std::fs::File::open(root().join("sample-logs/app/auth.jsonl")).unwrap();
@@ -176,6 +181,7 @@ fn replay(globals: &[Alert]) -> Vec<Alert> {
         line.clear();
         let Ok(Some(mut ev)) = ev else { continue };
         enr.enrich(&mut ev);
+        history.annotate(&mut ev);
         let mut out = Vec::new();
         for d in &mut dets {
             d.observe(&ev, &mut out);

@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::takeover::LoginHistory;
 use crate::detect::{Detector, Episodes, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{HOUR, MINUTE, SECOND, Span, Timestamp};
@@ -183,12 +182,6 @@ impl FailMem {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct AccountMem {
-    logins: LoginHistory,
-    last_seen: Timestamp,
-}
-
 /// Recent failed logins of one account (kept apart from the login history so that a list of
 /// unknown accounts cannot crowd out real accounts' histories).
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -205,7 +198,6 @@ pub struct CompromiseDetector {
     /// Per-account maps are keyed by a seeded 64-bit hash of the account (`acct_hash`): no key
     /// allocation per event; a collision (about 1 in 10^7 at a million accounts) only merges
     /// two histories.
-    accounts: HashMap<u64, AccountMem, foldhash::quality::RandomState>,
     acct_fail: HashMap<u64, AccountFailures, foldhash::quality::RandomState>,
     /// Keyed by a seeded hash of the address (a collision merges two addresses' failures).
     ip_fail: HashMap<u64, IpFails, foldhash::fast::FixedState>,
@@ -236,7 +228,6 @@ impl CompromiseDetector {
     pub fn new(cfg: CompromiseConfig) -> CompromiseDetector {
         CompromiseDetector {
             cfg,
-            accounts: HashMap::default(),
             acct_fail: HashMap::default(),
             ip_fail: HashMap::default(),
             asn_fail: HashMap::default(),
@@ -278,7 +269,6 @@ impl CompromiseDetector {
             .saturating_sub(self.cfg.failure_window.millis());
         self.acct_fail.retain(|_, f| f.last.0 > fw);
         let max = self.cfg.max_tracked;
-        self.evicted += evict_oldest(&mut self.accounts, max, |a| a.last_seen.0);
         self.evicted += evict_oldest(&mut self.acct_fail, max, |f| f.last.0);
         self.evicted += evict_oldest(&mut self.ip_fail, max, IpFails::last);
         self.evicted += evict_oldest(&mut self.asn_fail, max, |f| f.last.0);
@@ -480,8 +470,7 @@ impl Detector for CompromiseDetector {
             self.episodes
                 .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
             self.sweep();
-        } else if self.accounts.len() > self.cfg.max_tracked
-            || self.acct_fail.len() > self.cfg.max_tracked
+        } else if self.acct_fail.len() > self.cfg.max_tracked
             || self.ip_fail.len() > self.cfg.max_tracked
             || self.asn_fail.len() > self.cfg.max_tracked
         {
@@ -516,7 +505,6 @@ impl Detector for CompromiseDetector {
             }
             Outcome::Success => {
                 let Some(account) = &ev.account else { return };
-                let cap = self.cfg.known_sources;
                 // The failures are spent: a second success right after is not "after many
                 // failures" again.
                 let key = self.acct_hash(account);
@@ -527,8 +515,9 @@ impl Detector for CompromiseDetector {
                     }
                     None => 0,
                 };
-                let m = self.accounts.entry(key).or_default();
-                let (ip_new, asn_new) = m.logins.novelty(ev, ev.ts);
+                // Where the account logged in from before, from the shared login history.
+                let logins = ev.logins.unwrap_or_default();
+                let (ip_new, asn_new) = logins.novelty(ev, ev.ts);
                 let s = Success {
                     ts: ev.ts,
                     account: account.clone(),
@@ -536,11 +525,9 @@ impl Detector for CompromiseDetector {
                     asn: ev.asn,
                     ip_new,
                     asn_new,
-                    has_history: m.logins.has_history(ev.ts),
+                    has_history: logins.has_history(ev.ts),
                     failures_before,
                 };
-                m.logins.note(ev, cap);
-                m.last_seen = m.last_seen.max(ev.ts);
                 if let Some(t) = self.tie(&s) {
                     self.emit(&s, t, out);
                 }
@@ -643,16 +630,12 @@ impl Detector for CompromiseDetector {
 
     fn state_bytes(&self) -> usize {
         // Estimated from lengths and typical per-entry heap (walking millions of keys at every
-        // budget check would cost more than the detection): an account's login history holds a
-        // few addresses and ASNs; a failing account a few failure times.
+        // budget check would cost more than the detection): a failing account holds a few
+        // failure times.
         fn table<K, V, S>(m: &HashMap<K, V, S>, heap_per_entry: usize) -> usize {
             m.len() * ((size_of::<(K, V)>() + 1) * 8 / 7 + heap_per_entry)
         }
-        let history = 4
-            * (size_of::<(IpAddr, Timestamp, Timestamp)>()
-                + size_of::<(Asn, Timestamp, Timestamp)>());
-        table(&self.accounts, history)
-            + table(&self.acct_fail, 4 * size_of::<Timestamp>())
+        table(&self.acct_fail, 4 * size_of::<Timestamp>())
             + table(&self.ip_fail, 0)
             + table(
                 &self.asn_fail,
@@ -669,26 +652,20 @@ impl Detector for CompromiseDetector {
         }
         let keep = |len: usize| (len as u128 * bytes as u128 / current as u128) as usize;
         let lens = [
-            keep(self.accounts.len()),
             keep(self.acct_fail.len()),
             keep(self.ip_fail.len()),
             keep(self.asn_fail.len()),
         ];
         let mut n = 0;
-        n += evict_oldest(&mut self.accounts, lens[0], |a| a.last_seen.0);
-        n += evict_oldest(&mut self.acct_fail, lens[1], |f| f.last.0);
-        n += evict_oldest(&mut self.ip_fail, lens[2], IpFails::last);
-        n += evict_oldest(&mut self.asn_fail, lens[3], |f| f.last.0);
+        n += evict_oldest(&mut self.acct_fail, lens[0], |f| f.last.0);
+        n += evict_oldest(&mut self.ip_fail, lens[1], IpFails::last);
+        n += evict_oldest(&mut self.asn_fail, lens[2], |f| f.last.0);
         self.evicted += n;
         n
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         vec![
-            (
-                "compromise_login.tracked_accounts",
-                self.accounts.len() as u64,
-            ),
             (
                 "compromise_login.failing_accounts",
                 self.acct_fail.len() as u64,
@@ -743,13 +720,14 @@ mod tests {
         }
     }
 
-    /// Feeds events; `alerts` are delivered through `on_alert` right after the event whose
-    /// time they carry as `last_seen`.
+    /// Feeds events (annotated by the shared login history, as the engine does); `alerts` are
+    /// delivered through `on_alert` right after the event whose time they carry as
+    /// `last_seen`.
     fn run(events: &[AuthEvent], alerts: &[Alert]) -> Vec<Alert> {
         let mut d = CompromiseDetector::new(CompromiseConfig::default());
         let mut out = Vec::new();
         let mut pending: Vec<&Alert> = alerts.iter().collect();
-        for e in events {
+        for e in &crate::detect::history::annotated(events) {
             d.observe(e, &mut out);
             while pending.first().is_some_and(|a| a.last_seen <= e.ts) {
                 let a = pending.remove(0);
@@ -846,7 +824,7 @@ mod tests {
         );
         let mut inputs = Vec::new();
         let mut pending = vec![ip_alert, asn_alert];
-        for e in &evs {
+        for e in &crate::detect::history::annotated(&evs) {
             inputs.push(Input::Event(e.clone()));
             while pending.first().is_some_and(|a| a.last_seen <= e.ts) {
                 inputs.push(Input::Alert(pending.remove(0)));
@@ -1258,20 +1236,24 @@ mod tests {
         };
         let mut d = CompromiseDetector::new(cfg);
         let mut out = Vec::new();
-        for i in 0..3 {
-            d.observe(
-                &login(i, "v@example.com", ATTACKER, 14061, Outcome::Success),
-                &mut out,
-            );
-        }
-        for i in 0..20 {
-            let e = login(
+        let mut evs: Vec<AuthEvent> = (0..3)
+            .map(|i| login(i, "v@example.com", ATTACKER, 14061, Outcome::Success))
+            .collect();
+        evs.extend((0..20).map(|i| {
+            login(
                 10 + i,
                 &format!("n{i}@example.com"),
                 "192.0.2.9",
                 1,
                 Outcome::Success,
-            );
+            )
+        }));
+        let mut history = crate::detect::LoginHistories::new(crate::detect::HistoryConfig {
+            known_sources: 8,
+            max_accounts: 1_000,
+        });
+        for mut e in evs {
+            history.annotate(&mut e);
             d.observe(&e, &mut out);
         }
         // v's second and third logins come from an address already known to v: not kept.
@@ -1283,14 +1265,11 @@ mod tests {
             out.is_empty(),
             "the hits were evicted from the bounded memory"
         );
-        d.observe(
-            &login(200, "v@example.com", ATTACKER, 14061, Outcome::Success),
-            &mut out,
-        );
-        d.observe(
-            &login(300, "v@example.com", ATTACKER, 14061, Outcome::Success),
-            &mut out,
-        );
+        for t in [200, 300] {
+            let mut e = login(t, "v@example.com", ATTACKER, 14061, Outcome::Success);
+            history.annotate(&mut e);
+            d.observe(&e, &mut out);
+        }
         assert_eq!(out.len(), 1, "one alert per account and episode");
         // Other rules' alerts and its own are ignored.
         let mut c = a.clone();

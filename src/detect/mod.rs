@@ -15,6 +15,7 @@ use crate::time::Timestamp;
 pub mod bruteforce_account;
 pub mod compromise;
 pub mod episode;
+pub mod history;
 pub mod orders;
 pub mod reset_flood;
 pub mod shard;
@@ -27,6 +28,7 @@ pub mod takeover;
 pub use bruteforce_account::{BruteforceAccountConfig, BruteforceAccountDetector};
 pub use compromise::{CompromiseConfig, CompromiseDetector};
 pub use episode::{Episode, Episodes};
+pub use history::{HistoryConfig, LoginHistories};
 pub use orders::{
     OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
 };

@@ -283,9 +283,12 @@ pub(crate) mod testing {
         Advance(Timestamp),
     }
 
-    /// Events only.
+    /// Events only, annotated by the shared login history as the engine does.
     pub(crate) fn events(evs: &[AuthEvent]) -> Vec<Input> {
-        evs.iter().cloned().map(Input::Event).collect()
+        crate::detect::history::annotated(evs)
+            .into_iter()
+            .map(Input::Event)
+            .collect()
     }
 
     pub(crate) fn feed(d: &mut dyn Detector, inputs: &[Input]) -> Vec<Alert> {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
+use crate::detect::history::Recent;
 use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
 use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
 use crate::time::{HOUR, Span, Timestamp};
@@ -56,87 +57,6 @@ impl Default for TakeoverConfig {
             max_accounts: 1_000_000,
             max_steps: 16,
         }
-    }
-}
-
-/// A bounded most-recently-used list of values with the time each was last seen.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Recent<T> {
-    items: Vec<(T, Timestamp, Timestamp)>,
-}
-
-impl<T> Default for Recent<T> {
-    fn default() -> Recent<T> {
-        Recent { items: Vec::new() }
-    }
-}
-
-impl<T: PartialEq + Copy> Recent<T> {
-    /// Records `v` at `ts`, evicting the least recently seen beyond `cap`.
-    pub(crate) fn note(&mut self, v: T, ts: Timestamp, cap: usize) {
-        if let Some(e) = self.items.iter_mut().find(|e| e.0 == v) {
-            e.2 = e.2.max(ts);
-            return;
-        }
-        if cap == 0 {
-            return;
-        }
-        if self.items.len() >= cap
-            && let Some(pos) = self
-                .items
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.2)
-                .map(|(i, _)| i)
-        {
-            self.items.swap_remove(pos);
-        }
-        self.items.push((v, ts, ts));
-    }
-
-    /// True when `v` was first seen strictly before `before`.
-    pub(crate) fn known_before(&self, v: T, before: Timestamp) -> bool {
-        self.items.iter().any(|e| e.0 == v && e.1 < before)
-    }
-
-    /// True when any value was first seen strictly before `before`.
-    pub(crate) fn any_before(&self, before: Timestamp) -> bool {
-        self.items.iter().any(|e| e.1 < before)
-    }
-}
-
-/// Where an account usually logs in from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct LoginHistory {
-    pub(crate) ips: Recent<IpAddr>,
-    pub(crate) asns: Recent<Asn>,
-}
-
-impl LoginHistory {
-    /// Records a successful login.
-    pub(crate) fn note(&mut self, ev: &AuthEvent, cap: usize) {
-        if let Some(ip) = ev.ip {
-            self.ips.note(ip, ev.ts, cap);
-        }
-        if let Some(asn) = ev.asn {
-            self.asns.note(asn, ev.ts, cap);
-        }
-    }
-
-    /// True when the account has logged in successfully before `before`.
-    pub(crate) fn has_history(&self, before: Timestamp) -> bool {
-        self.ips.any_before(before)
-    }
-
-    /// (address new, ASN new) relative to logins before `before`. A missing ASN (no database)
-    /// is "new" only when the address is.
-    pub(crate) fn novelty(&self, ev: &AuthEvent, before: Timestamp) -> (bool, bool) {
-        let ip_new = ev.ip.is_some_and(|ip| !self.ips.known_before(ip, before));
-        let asn_new = match ev.asn {
-            Some(a) => !self.asns.known_before(a, before),
-            None => ip_new,
-        };
-        (ip_new, asn_new)
     }
 }
 
@@ -184,16 +104,9 @@ struct Chain {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct AccountState {
-    logins: LoginHistory,
     ship_to: Recent<AddressHash>,
     chain: Option<Box<Chain>>,
     last_seen: Timestamp,
-}
-
-impl<T> Recent<T> {
-    fn heap_bytes(&self) -> usize {
-        self.items.capacity() * size_of::<(T, Timestamp, Timestamp)>()
-    }
 }
 
 impl HeapSize for AccountState {
@@ -211,10 +124,7 @@ impl HeapSize for AccountState {
                 + c.orders.sellers.iter().map(String::capacity).sum::<usize>()
                 + c.orders.ship_to.capacity() * size_of::<AddressHash>()
         });
-        self.logins.ips.heap_bytes()
-            + self.logins.asns.heap_bytes()
-            + self.ship_to.heap_bytes()
-            + chain
+        self.ship_to.heap_bytes() + chain
     }
 }
 
@@ -336,6 +246,15 @@ impl Detector for TakeoverDetector {
                 .close_quiet(self.watermark, self.cfg.max_span.millis());
         }
         let key = self.hasher.hash_u64(account.hash64());
+        // Where the account logged in from before, from the shared login history.
+        let logins = ev.logins.unwrap_or_default();
+        if ev.kind == EventKind::Login && !self.accounts.contains_key(&key) {
+            // A login that starts no chain has nothing to add for an account without one.
+            let (ip_new, asn_new) = logins.novelty(ev, ev.ts);
+            if !(ip_new && asn_new && logins.has_history(ev.ts)) {
+                return;
+            }
+        }
         if self.accounts.len() >= self.cfg.max_accounts && !self.accounts.contains_key(&key) {
             self.sweep();
         }
@@ -351,7 +270,7 @@ impl Detector for TakeoverDetector {
             st.chain = None;
         }
         let before = st.chain.as_ref().map_or(ev.ts, |c| c.start);
-        let (ip_new, asn_new) = st.logins.novelty(ev, before);
+        let (ip_new, asn_new) = logins.novelty(ev, before);
         let step = Step {
             ts: ev.ts,
             kind: ev.kind,
@@ -377,7 +296,7 @@ impl Detector for TakeoverDetector {
             EventKind::Login => {
                 // A login from an address and an ASN the account has never used starts a
                 // chain; a first-ever login (no history) does not.
-                let risky = ip_new && asn_new && st.logins.has_history(ev.ts);
+                let risky = ip_new && asn_new && logins.has_history(ev.ts);
                 match &mut st.chain {
                     Some(c) if ip_new => push_step(c, step, cfg.max_steps),
                     Some(_) => {}
@@ -387,7 +306,6 @@ impl Detector for TakeoverDetector {
                     }
                     None => {}
                 }
-                st.logins.note(ev, cfg.known_sources);
             }
             EventKind::EmailChange | EventKind::AddressChange | EventKind::PaymentChange => {
                 if let Some(c) = &mut st.chain {
@@ -645,7 +563,8 @@ mod tests {
     fn run_with(cfg: TakeoverConfig, events: &[AuthEvent]) -> (Vec<Alert>, TakeoverDetector) {
         let mut d = TakeoverDetector::new(cfg);
         let mut out = Vec::new();
-        for e in events {
+        // Annotated by the shared login history, as the engine does.
+        for e in &crate::detect::history::annotated(events) {
             d.observe(e, &mut out);
         }
         d.advance(Timestamp(i64::MAX / 2), &mut out);
@@ -978,7 +897,8 @@ mod tests {
         };
         let evs: Vec<AuthEvent> = (0..50)
             .map(|i| {
-                let mut e = ev(i * MINUTE, EventKind::Login, HOME, HOME_ASN);
+                // Orders: a plain login leaves no state here (the history is shared).
+                let mut e = order(i * MINUTE, HOME, HOME_ASN, "Tokyo 1-2-3", false, 1000.0);
                 e.account = AccountKey::normalize(&format!("user{i}@example.com"));
                 e
             })
@@ -996,14 +916,15 @@ mod tests {
     fn the_memory_budget_sees_and_evicts_account_state() {
         let evs: Vec<AuthEvent> = (0..2_000)
             .map(|i| {
-                let mut e = ev(i * MINUTE, EventKind::Login, HOME, HOME_ASN);
+                // Orders: a plain login leaves no state here (the history is shared).
+                let mut e = order(i * MINUTE, HOME, HOME_ASN, "Tokyo 1-2-3", false, 1000.0);
                 e.account = AccountKey::normalize(&format!("user{i}@example.com"));
                 e
             })
             .collect();
         let (_, mut d) = run_with(TakeoverConfig::default(), &evs);
         let before = d.state_bytes();
-        // An address and an ASN remembered per account, at least.
+        // A ship-to remembered per account, at least.
         assert!(before > 2_000 * 64, "{before}");
         let evicted = d.evict_to(before / 2);
         assert!(d.state_bytes() <= before / 2, "{}", d.state_bytes());
