@@ -479,25 +479,52 @@ pub struct AuthEvent {
 
 /// What an account's login history said of one event's address and ASN, just before the
 /// event: when each was first seen among the account's remembered successful logins, and when
-/// the earliest remembered one was. Detectors ask it relative to a moment of their own (the
-/// event, or the start of a takeover chain).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// the earliest one was. Detectors ask it relative to a moment of their own (the event, or the
+/// start of a takeover chain). 24 bytes: every event carries one through the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginContext {
-    /// First successful login from the event's address, if remembered.
-    pub ip_first: Option<Timestamp>,
-    /// First successful login from the event's ASN, if remembered.
-    pub asn_first: Option<Timestamp>,
-    /// The earliest first-seen time of any remembered address.
-    pub earliest: Option<Timestamp>,
+    /// First successful login from the event's address ([`LoginContext::NEVER`] if none).
+    ip_first: Timestamp,
+    /// First successful login from the event's ASN ([`LoginContext::NEVER`] if none).
+    asn_first: Timestamp,
+    /// The earliest first-seen time of any remembered address ([`LoginContext::NEVER`]).
+    earliest: Timestamp,
+}
+
+impl Default for LoginContext {
+    /// No history at all.
+    fn default() -> LoginContext {
+        LoginContext {
+            ip_first: LoginContext::NEVER,
+            asn_first: LoginContext::NEVER,
+            earliest: LoginContext::NEVER,
+        }
+    }
 }
 
 impl LoginContext {
+    /// Not remembered.
+    pub const NEVER: Timestamp = Timestamp(i64::MAX);
+
+    /// A context from first-seen times (`None`: not remembered).
+    pub fn new(
+        ip_first: Option<Timestamp>,
+        asn_first: Option<Timestamp>,
+        earliest: Option<Timestamp>,
+    ) -> LoginContext {
+        LoginContext {
+            ip_first: ip_first.unwrap_or(LoginContext::NEVER),
+            asn_first: asn_first.unwrap_or(LoginContext::NEVER),
+            earliest: earliest.unwrap_or(LoginContext::NEVER),
+        }
+    }
+
     /// (address new, ASN new) relative to logins before `before`. A missing ASN (no database)
     /// is "new" only when the address is. No address is never new.
     pub fn novelty(&self, ev: &AuthEvent, before: Timestamp) -> (bool, bool) {
-        let ip_new = ev.ip.is_some() && self.ip_first.is_none_or(|t| t >= before);
+        let ip_new = ev.ip.is_some() && self.ip_first >= before;
         let asn_new = match ev.asn {
-            Some(_) => self.asn_first.is_none_or(|t| t >= before),
+            Some(_) => self.asn_first >= before,
             None => ip_new,
         };
         (ip_new, asn_new)
@@ -505,7 +532,7 @@ impl LoginContext {
 
     /// True when the account had logged in successfully before `before`.
     pub fn has_history(&self, before: Timestamp) -> bool {
-        self.earliest.is_some_and(|t| t < before)
+        self.earliest < before
     }
 }
 

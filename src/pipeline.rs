@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -343,7 +343,8 @@ impl DecodeJob {
 /// An input as the merge sees it.
 struct Stream {
     report: SourceReport,
-    buffer: VecDeque<AuthEvent>,
+    /// The decoded batch being merged (an iterator over it: no copy into a queue).
+    buffer: std::vec::IntoIter<AuthEvent>,
     pending: Option<Receiver<Batch>>,
 }
 
@@ -1054,7 +1055,7 @@ pub fn scan(
                 compressed: p.compressed,
                 stats: SourceStats::default(),
             },
-            buffer: VecDeque::new(),
+            buffer: Vec::new().into_iter(),
             pending: Some(spawn(job)),
         });
     }
@@ -1083,22 +1084,22 @@ pub fn scan(
     let mut heap = BinaryHeap::new();
     for (i, stream) in streams.iter_mut().enumerate() {
         refill(stream, cfg.input.reject_samples, &mut stats)?;
-        if let Some(head) = stream.buffer.front() {
+        if let Some(head) = stream.buffer.as_slice().first() {
             heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
         }
     }
     while let Some(Reverse((_, _, _, i))) = heap.pop() {
         let stream = &mut streams[i];
-        let Some(ev) = stream.buffer.pop_front() else {
+        let Some(ev) = stream.buffer.next() else {
             continue;
         };
-        if stream.buffer.is_empty() {
+        if stream.buffer.len() == 0 {
             refill(stream, cfg.input.reject_samples, &mut stats)?;
-            if let Some(head) = stream.buffer.front() {
+            if let Some(head) = stream.buffer.as_slice().first() {
                 heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
             }
             report_progress(&streams);
-        } else if let Some(head) = stream.buffer.front() {
+        } else if let Some(head) = stream.buffer.as_slice().first() {
             heap.push(Reverse((head.ts, head.origin.source, head.origin.line, i)));
         }
         match &mut dedup {
@@ -1140,7 +1141,7 @@ pub fn scan(
 /// Waits for the stream's next batch (already decoding), starts the one after it, and repeats
 /// until the stream has events or is finished.
 fn refill(stream: &mut Stream, max_samples: usize, stats: &mut RunStats) -> Result<(), Error> {
-    while stream.buffer.is_empty() {
+    while stream.buffer.len() == 0 {
         let Some(rx) = stream.pending.take() else {
             return Ok(());
         };
@@ -1156,7 +1157,7 @@ fn refill(stream: &mut Stream, max_samples: usize, stats: &mut RunStats) -> Resu
             stream.pending = Some(spawn(job));
         }
         stream.report.stats.absorb(batch.stats, max_samples);
-        stream.buffer.extend(batch.events);
+        stream.buffer = batch.events.into_iter();
         match batch.error {
             Some(e @ SourceError::Rejected { .. }) => return Err(e.into()),
             Some(e) => stats.input_errors.push(e.to_string()),

@@ -130,11 +130,11 @@ impl<T: PartialEq + Copy> Recent<T> {
 impl LoginHistory {
     /// What the history says of `ev`'s address and ASN, before `ev` is noted.
     pub(crate) fn context(&self, ev: &AuthEvent) -> LoginContext {
-        LoginContext {
-            ip_first: ev.ip.and_then(|ip| self.ips.first_seen(ip)),
-            asn_first: ev.asn.and_then(|a| self.asns.first_seen(a)),
-            earliest: self.ips.earliest(),
-        }
+        LoginContext::new(
+            ev.ip.and_then(|ip| self.ips.first_seen(ip)),
+            ev.asn.and_then(|a| self.asns.first_seen(a)),
+            self.ips.earliest(),
+        )
     }
 }
 
@@ -335,6 +335,8 @@ mod tests {
             }
             own.note(&ev, 8);
         }
+        // Every event carries one: keep it small.
+        assert_eq!(size_of::<LoginContext>(), 24);
         // A failure, or an event without an account, carries no context.
         let mut fail = login(6_000, "203.0.113.7", 4713);
         fail.outcome = Outcome::Failure;
