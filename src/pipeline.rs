@@ -150,6 +150,8 @@ struct DecodeJob {
     /// would otherwise be fresh memory, faulted in and zeroed, for every batch).
     arena: Vec<u8>,
     spans: Vec<(usize, usize, LineInfo)>,
+    /// Each line's outcome, drained into the batch: kept for the same reason.
+    outcomes: Vec<(u64, LineOutcome)>,
 }
 
 /// Inputs smaller than this are decoded by one thread.
@@ -183,7 +185,8 @@ impl DecodeJob {
         finished: &mut bool,
         error: &mut Option<SourceError>,
     ) -> Vec<(u64, LineOutcome)> {
-        let mut out = Vec::with_capacity(BATCH_LINES);
+        let mut out = std::mem::take(&mut self.outcomes);
+        out.clear();
         for _ in 0..BATCH_LINES {
             match self.reader.next_line(buf) {
                 Ok(Some(info)) => {
@@ -253,24 +256,23 @@ impl DecodeJob {
         decoders.push(&mut self.decoder);
         decoders.extend(self.forks.iter_mut());
         let lines = &arena;
-        let chunks: Vec<Vec<(u64, LineOutcome)>> = decoders
+        // Each decoder writes its part of the batch in place: no per-part vectors to join.
+        let mut out = std::mem::take(&mut self.outcomes);
+        out.clear();
+        out.resize_with(spans.len(), || (0, LineOutcome::Blank));
+        decoders
             .into_par_iter()
             .zip(spans.par_chunks(per))
-            .map(|(d, chunk)| {
-                chunk
-                    .iter()
-                    .map(|(a, b, info)| {
-                        let line = lines.get(*a..*b).unwrap_or_default();
-                        (
-                            info.number,
-                            classify(d.as_mut(), line, info, source, max_line),
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut out: Vec<(u64, LineOutcome)> = Vec::with_capacity(spans.len() + 1);
-        out.extend(chunks.into_iter().flatten());
+            .zip(out.par_chunks_mut(per))
+            .for_each(|((d, chunk), dst)| {
+                for ((a, b, info), slot) in chunk.iter().zip(dst.iter_mut()) {
+                    let line = lines.get(*a..*b).unwrap_or_default();
+                    *slot = (
+                        info.number,
+                        classify(d.as_mut(), line, info, source, max_line),
+                    );
+                }
+            });
         self.arena = arena;
         self.spans = spans;
         if *finished && error.is_none() {
@@ -289,7 +291,6 @@ impl DecodeJob {
     }
 
     fn run(mut self: Box<Self>) -> Batch {
-        let mut events = Vec::with_capacity(BATCH_LINES / 2);
         let mut stats = SourceStats::default();
         let bytes_before = self.reader.bytes_read();
         let mut buf = std::mem::take(&mut self.buf);
@@ -300,7 +301,10 @@ impl DecodeJob {
         } else {
             self.decode_in_parallel(&mut buf, &mut stats, &mut finished, &mut error)
         };
-        for (line, outcome) in outcomes {
+        // At most one event a line: sized once, never grown (and copied).
+        let mut events = Vec::with_capacity(outcomes.len());
+        let mut outcomes = outcomes;
+        for (line, outcome) in outcomes.drain(..) {
             match outcome {
                 LineOutcome::Event(ev) => {
                     stats.events += 1;
@@ -330,6 +334,7 @@ impl DecodeJob {
             }
         }
         self.buf = buf;
+        self.outcomes = outcomes;
         stats.bytes = self.reader.bytes_read() - bytes_before;
         Batch {
             events,
@@ -635,16 +640,17 @@ fn run_producers(
 fn run_consumers(
     detectors: &mut [(usize, &mut Box<dyn Detector>)],
     staged: StagedBatch,
-) -> Vec<(AuthEvent, Vec<Alert>)> {
-    staged
-        .events
-        .into_iter()
-        .zip(staged.produced)
+) -> DoneBatch {
+    let StagedBatch { events, produced } = staged;
+    // The events stay where they are (no copy of the batch): the alerts come back beside them.
+    let alerts = events
+        .iter()
+        .zip(produced)
         .map(|(ev, mut produced)| {
             for rep in 0..ev.repeat.clamp(1, MAX_REPEAT) {
                 for (i, d) in detectors.iter_mut() {
                     let mut out = Vec::new();
-                    d.observe(&ev, &mut out);
+                    d.observe(ev, &mut out);
                     if !out.is_empty() {
                         produced.push((rep, *i, out));
                     }
@@ -660,9 +666,16 @@ fn run_consumers(
                 }
             }
             alerts.extend(derived);
-            (ev, alerts)
+            alerts
         })
-        .collect()
+        .collect();
+    DoneBatch { events, alerts }
+}
+
+/// A batch through every detector: its events and, beside each, the event's alerts.
+struct DoneBatch {
+    events: Vec<AuthEvent>,
+    alerts: Vec<Vec<Alert>>,
 }
 
 /// Live mode's say over alerts: whether to deliver one, and a note once it was delivered.
@@ -821,16 +834,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Delivers each event's alerts, in event order, with the sinks seeing the event first.
-    fn deliver_events(
-        &mut self,
-        done: Vec<(AuthEvent, Vec<Alert>)>,
-        stats: &mut RunStats,
-    ) -> Result<(), SinkError> {
-        for (ev, alerts) in done {
+    fn deliver_events(&mut self, done: DoneBatch, stats: &mut RunStats) -> Result<(), SinkError> {
+        for (ev, alerts) in done.events.iter().zip(done.alerts) {
             self.current = Some(ev.origin.source);
             for &i in &self.event_sinks {
                 if let Some(s) = self.sinks.get_mut(i) {
-                    s.observe_event(&ev);
+                    s.observe_event(ev);
                 }
             }
             self.alerts = alerts;
@@ -1047,6 +1056,7 @@ pub fn scan(
             buf: Vec::with_capacity(512),
             arena: Vec::new(),
             spans: Vec::new(),
+            outcomes: Vec::new(),
         });
         streams.push(Stream {
             report: SourceReport {

@@ -30,6 +30,7 @@ use crate::detect::{Detector, Episodes, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{HOUR, MINUTE, SECOND, Span, Timestamp};
 use crate::window::address::fingerprint;
+use crate::window::split::SplitMap;
 use crate::window::{KeyHasher, SlidingCount};
 
 /// Settings of `compromise.login` (section `[detect.compromise_login]`).
@@ -200,7 +201,7 @@ pub struct CompromiseDetector {
     /// two histories.
     acct_fail: HashMap<u64, AccountFailures, foldhash::quality::RandomState>,
     /// Keyed by a seeded hash of the address (a collision merges two addresses' failures).
-    ip_fail: HashMap<u64, IpFails, foldhash::fast::FixedState>,
+    ip_fail: SplitMap<IpFails>,
     asn_fail: HashMap<Asn, FailMem, foldhash::quality::RandomState>,
     site_failures: SlidingCount,
     recent: VecDeque<Success>,
@@ -229,7 +230,7 @@ impl CompromiseDetector {
         CompromiseDetector {
             cfg,
             acct_fail: HashMap::default(),
-            ip_fail: HashMap::default(),
+            ip_fail: SplitMap::default(),
             asn_fail: HashMap::default(),
             site_failures: SlidingCount::default(),
             recent: VecDeque::new(),
@@ -270,7 +271,7 @@ impl CompromiseDetector {
         self.acct_fail.retain(|_, f| f.last.0 > fw);
         let max = self.cfg.max_tracked;
         self.evicted += evict_oldest(&mut self.acct_fail, max, |f| f.last.0);
-        self.evicted += evict_oldest(&mut self.ip_fail, max, IpFails::last);
+        self.evicted += self.ip_fail.evict_oldest(max, IpFails::last);
         self.evicted += evict_oldest(&mut self.asn_fail, max, |f| f.last.0);
     }
 
@@ -483,7 +484,7 @@ impl Detector for CompromiseDetector {
                 let acct = ev.account.as_ref().map_or(0, |a| self.acct_hash(a));
                 if let Some(ip) = ev.ip {
                     let key = self.ip_hash(&ip);
-                    self.ip_fail.entry(key).or_default().push(ev.ts, acct);
+                    self.ip_fail.get_or_default(key).push(ev.ts, acct);
                     let hold = self.cfg.hold.millis();
                     if let Some(a) = self.attacks.get_mut(&Source::Ip(ip)) {
                         a.until = a.until.max(Timestamp(ev.ts.0.saturating_add(hold)));
@@ -636,7 +637,7 @@ impl Detector for CompromiseDetector {
             m.len() * ((size_of::<(K, V)>() + 1) * 8 / 7 + heap_per_entry)
         }
         table(&self.acct_fail, 4 * size_of::<Timestamp>())
-            + table(&self.ip_fail, 0)
+            + self.ip_fail.bytes(0)
             + table(
                 &self.asn_fail,
                 FAILS_PER_ASN * size_of::<(Timestamp, u64, Option<IpAddr>)>(),
@@ -658,7 +659,7 @@ impl Detector for CompromiseDetector {
         ];
         let mut n = 0;
         n += evict_oldest(&mut self.acct_fail, lens[0], |f| f.last.0);
-        n += evict_oldest(&mut self.ip_fail, lens[1], IpFails::last);
+        n += self.ip_fail.evict_oldest(lens[1], IpFails::last);
         n += evict_oldest(&mut self.asn_fail, lens[2], |f| f.last.0);
         self.evicted += n;
         n

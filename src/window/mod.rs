@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod distinct;
+pub mod split;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
