@@ -51,10 +51,12 @@ pub struct CompromiseConfig {
     pub min_failures_before_success: u32,
     /// The window of `min_failures_before_success`.
     pub failure_window: Span,
-    /// Successful-login addresses and ASNs remembered per account.
+    /// Successful-login addresses and ASNs remembered per account (in the login history shared
+    /// with `takeover.sequence`, which keeps the larger of the two rules' values).
     pub known_sources: usize,
-    /// At most this many accounts, addresses and ASNs are tracked (each); beyond it the least
-    /// recently active tenth is evicted (and counted).
+    /// At most this many failing accounts, addresses and ASNs are tracked (each); beyond it the
+    /// least recently active tenth is evicted (and counted). The shared login history tracks
+    /// as many accounts as the larger of this and `takeover.sequence`'s `max_accounts`.
     pub max_tracked: usize,
     /// At most this many recent successful logins are remembered.
     pub max_recent_successes: usize,

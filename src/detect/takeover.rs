@@ -36,7 +36,8 @@ pub struct TakeoverConfig {
     /// The whole chain (first step to the order) must fit in this span.
     pub max_span: Span,
     /// Successful-login addresses (and, separately, ASNs) remembered per account to tell a new
-    /// source from the usual one.
+    /// source from the usual one (in the login history shared with `compromise.login`, which
+    /// keeps the larger of the two rules' values).
     pub known_sources: usize,
     /// Ship-to addresses remembered per account.
     pub known_ship_to: usize,
