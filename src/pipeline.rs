@@ -453,52 +453,33 @@ pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
 
 /// The enabled detectors, the per-key rules sharded or (`shard` false) as one instance each.
 fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
-    let sharded = |key: ShardKey, make: Box<dyn Fn(bool) -> Box<dyn Detector> + Send + Sync>| {
-        if shard {
-            Box::new(ShardedDetector::new(key, Box::new(move || make(true)))) as Box<dyn Detector>
-        } else {
-            make(false)
-        }
-    };
     let d = &cfg.detect;
     let mut out: Vec<Box<dyn Detector>> = Vec::new();
     if d.stuffing_ip.enabled {
-        let c = d.stuffing_ip.clone();
-        out.push(sharded(
+        out.push(per_key_rule(
+            shard,
             ShardKey::ClientAddress,
-            Box::new(move |share| {
-                let mut c = c.clone();
-                if share {
-                    c.max_tracked_ips = c.max_tracked_ips.div_ceil(SHARDS);
-                }
-                Box::new(StuffingIpDetector::new(c))
-            }),
+            &d.stuffing_ip,
+            |c| &mut c.max_tracked_ips,
+            |c| Box::new(StuffingIpDetector::new(c)),
         ));
     }
     if d.orders_bulk.enabled {
-        let c = d.orders_bulk.clone();
-        out.push(sharded(
+        out.push(per_key_rule(
+            shard,
             ShardKey::Account,
-            Box::new(move |share| {
-                let mut c = c.clone();
-                if share {
-                    c.max_tracked_accounts = c.max_tracked_accounts.div_ceil(SHARDS);
-                }
-                Box::new(OrdersBulkDetector::new(c))
-            }),
+            &d.orders_bulk,
+            |c| &mut c.max_tracked_accounts,
+            |c| Box::new(OrdersBulkDetector::new(c)),
         ));
     }
     if d.orders_drop_address.enabled {
-        let c = d.orders_drop_address.clone();
-        out.push(sharded(
+        out.push(per_key_rule(
+            shard,
             ShardKey::ShipTo,
-            Box::new(move |share| {
-                let mut c = c.clone();
-                if share {
-                    c.max_tracked_ship_tos = c.max_tracked_ship_tos.div_ceil(SHARDS);
-                }
-                Box::new(OrdersDropAddressDetector::new(c))
-            }),
+            &d.orders_drop_address,
+            |c| &mut c.max_tracked_ship_tos,
+            |c| Box::new(OrdersDropAddressDetector::new(c)),
         ));
     }
     if d.reset_flood.enabled {
@@ -513,16 +494,12 @@ fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
         )));
     }
     if d.bruteforce_account.enabled {
-        let c = d.bruteforce_account.clone();
-        out.push(sharded(
+        out.push(per_key_rule(
+            shard,
             ShardKey::Account,
-            Box::new(move |share| {
-                let mut c = c.clone();
-                if share {
-                    c.max_tracked_accounts = c.max_tracked_accounts.div_ceil(SHARDS);
-                }
-                Box::new(BruteforceAccountDetector::new(c))
-            }),
+            &d.bruteforce_account,
+            |c| &mut c.max_tracked_accounts,
+            |c| Box::new(BruteforceAccountDetector::new(c)),
         ));
     }
     if d.compromise_login.enabled {
@@ -531,19 +508,36 @@ fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
         )));
     }
     if d.takeover_sequence.enabled {
-        let c = d.takeover_sequence.clone();
-        out.push(sharded(
+        out.push(per_key_rule(
+            shard,
             ShardKey::Account,
-            Box::new(move |share| {
-                let mut c = c.clone();
-                if share {
-                    c.max_accounts = c.max_accounts.div_ceil(SHARDS);
-                }
-                Box::new(TakeoverDetector::new(c))
-            }),
+            &d.takeover_sequence,
+            |c| &mut c.max_accounts,
+            |c| Box::new(TakeoverDetector::new(c)),
         ));
     }
     out
+}
+
+/// A rule whose state is wholly per `key`: as [`SHARDS`] instances, each with its share of the
+/// rule's key limit (`limit`), or (`shard` false) as one.
+fn per_key_rule<C: Clone + Send + Sync + 'static>(
+    shard: bool,
+    key: ShardKey,
+    cfg: &C,
+    limit: fn(&mut C) -> &mut usize,
+    make: fn(C) -> Box<dyn Detector>,
+) -> Box<dyn Detector> {
+    if !shard {
+        return make(cfg.clone());
+    }
+    let mut share = cfg.clone();
+    let n = limit(&mut share);
+    *n = n.div_ceil(SHARDS);
+    Box::new(ShardedDetector::new(
+        key,
+        Box::new(move || make(share.clone())),
+    ))
 }
 
 /// The shared login history, when a rule that reads it is enabled: as many addresses per

@@ -89,6 +89,18 @@ impl<'a> Scanner<'a> {
         b: &mut EventBuilder<'_>,
         depth: usize,
     ) -> Result<(), Bail> {
+        self.members(|s, key| match table.get(key) {
+            Some(node) => s.value(node, b, depth),
+            None => s.skip_value(depth),
+        })
+    }
+
+    /// After `{`: each member's key handed to `member` (positioned at the value, which it
+    /// must consume), through the closing `}`.
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a str) -> Result<(), Bail>,
+    ) -> Result<(), Bail> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -101,10 +113,7 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             self.expect(b':')?;
             self.skip_ws();
-            match table.get(key) {
-                Some(node) => self.value(node, b, depth)?,
-                None => self.skip_value(depth)?,
-            }
+            member(self, key)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -243,29 +252,7 @@ impl<'a> Scanner<'a> {
 
     /// After `{` of an object no accepted name lives in.
     fn skip_object(&mut self, depth: usize) -> Result<(), Bail> {
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.skip_ws();
-            self.expect(b'"')?;
-            self.string()?;
-            self.skip_ws();
-            self.expect(b':')?;
-            self.skip_ws();
-            self.skip_value(depth)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Bail),
-            }
-        }
+        self.members(|s, _| s.skip_value(depth))
     }
 
     /// After `[`.
