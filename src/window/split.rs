@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Tables a [`SplitMap`] is split over.
 const PARTS: usize = 16;
 
-/// A map keyed by already-hashed 64-bit keys, split over [`PARTS`] tables by the key's top
+/// A map keyed by already-hashed 64-bit keys, split over 16 tables by the key's top
 /// bits.
 ///
 /// Lookups cost what they cost in one table. What changes is growth: a hash table doubles by
