@@ -550,14 +550,15 @@ fn alerts_do_not_depend_on_the_thread_count() {
     assert!(stderr(&zero).contains("--threads"), "{}", stderr(&zero));
 }
 
-/// A large input (over 4 MB) is split and decoded on several threads: the alerts are still the
-/// same, in the same order, as with one thread.
+/// A large input (over 4 MB) is split and decoded on several threads, and its events detected
+/// by sharded rules in parallel, over more than one batch of each (65,536 lines, 32,768
+/// events): the alerts are still the same, in the same order, as with one thread.
 #[test]
 fn a_large_input_decoded_on_several_threads_gives_the_same_alerts() {
     let dir = Scratch::new("threads-large");
     let one = std::fs::read(root().join("sample-logs/app/auth.jsonl")).unwrap();
     let mut big = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..12 {
         big.extend_from_slice(&one);
     }
     assert!(big.len() > 4 << 20);
@@ -581,15 +582,15 @@ fn a_large_input_decoded_on_several_threads_gives_the_same_alerts() {
     assert!(json_lines(&a).len() >= 20);
     // stderr is a pipe here: the summary, and no progress bar before it.
     assert!(
-        stderr(&a).starts_with("credwatch: 20,229 lines"),
+        stderr(&a).starts_with("credwatch: 80,916 lines"),
         "{}",
         stderr(&a)
     );
     assert_eq!(a.stdout, b.stdout);
     // Every line is accounted for, and the rejected line is reported with its number.
     let (ea, eb) = (stderr(&a), stderr(&b));
-    assert!(ea.contains("20,229 lines"), "{ea}");
-    assert!(eb.contains("20,229 lines"), "{eb}");
-    assert!(eb.contains("3 rejected"), "{eb}");
+    assert!(ea.contains("80,916 lines"), "{ea}");
+    assert!(eb.contains("80,916 lines"), "{eb}");
+    assert!(eb.contains("12 rejected"), "{eb}");
     assert!(eb.contains("auth.jsonl:5090"), "{eb}");
 }
