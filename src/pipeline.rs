@@ -152,6 +152,9 @@ struct DecodeJob {
     spans: Vec<(usize, usize, LineInfo)>,
     /// Each line's outcome, drained into the batch: kept for the same reason.
     outcomes: Vec<(u64, LineOutcome)>,
+    /// Enriches the events here, on the decoding side, when the engine's enricher can be
+    /// copied to another thread ([`Enricher::fork`]): the lookups leave the merge thread.
+    enricher: Option<Box<dyn Enricher>>,
 }
 
 /// Inputs smaller than this are decoded by one thread.
@@ -306,8 +309,11 @@ impl DecodeJob {
         let mut outcomes = outcomes;
         for (line, outcome) in outcomes.drain(..) {
             match outcome {
-                LineOutcome::Event(ev) => {
+                LineOutcome::Event(mut ev) => {
                     stats.events += 1;
+                    if let Some(e) = &mut self.enricher {
+                        e.enrich(&mut ev);
+                    }
                     events.push(ev);
                 }
                 LineOutcome::Irrelevant => stats.irrelevant += 1,
@@ -565,6 +571,8 @@ pub(crate) struct Engine<'a> {
     /// The input of the event being processed (`None` at the end of input).
     current: Option<SourceId>,
     enricher: Option<Box<dyn Enricher>>,
+    /// Scan mode: the events arrive enriched (on the decoding threads, see [`Enricher::fork`]).
+    enriched_upstream: bool,
     pub(crate) detectors: Vec<Box<dyn Detector>>,
     /// The login history the account rules share, kept ahead of them (see
     /// [`LoginHistories`]); `None` when no rule that reads it is enabled.
@@ -705,6 +713,7 @@ impl<'a> Engine<'a> {
             names,
             current: None,
             enricher: build_enricher(cfg)?,
+            enriched_upstream: false,
             detectors: build_detectors(cfg),
             history: build_history(cfg),
             sinks,
@@ -729,7 +738,9 @@ impl<'a> Engine<'a> {
             stats.late_events += 1;
         }
         self.watermark = self.watermark.max(ev.ts);
-        if let Some(e) = &mut self.enricher {
+        if let Some(e) = &mut self.enricher
+            && !self.enriched_upstream
+        {
             e.enrich(ev);
         }
         if let Some(h) = &mut self.history {
@@ -1017,6 +1028,10 @@ pub fn scan(
         .map(|p| (p.input.id, p.input.display.clone()))
         .collect();
     let mut engine = Engine::new(cfg, names, sinks, &mut stats)?;
+    // Events are enriched on the decoding side when the enricher allows copies; the engine then
+    // leaves them as they are.
+    let forkable = engine.enricher.as_ref().is_some_and(|e| e.fork().is_some());
+    engine.enriched_upstream = forkable;
     // Plain files only: a compressed input's or stdin's size says nothing about what it holds.
     let total_bytes = prepared
         .iter()
@@ -1051,6 +1066,7 @@ pub fn scan(
             arena: Vec::new(),
             spans: Vec::new(),
             outcomes: Vec::new(),
+            enricher: engine.enricher.as_ref().and_then(|e| e.fork()),
         });
         streams.push(Stream {
             report: SourceReport {

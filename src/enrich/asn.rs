@@ -402,6 +402,16 @@ impl Enricher for AsnEnricher {
             Backend::Mmdb(_) => self.orgs.get(&asn).map(|s| &**s),
         }
     }
+
+    /// A range table names every ASN it holds, so copies on the decoding threads can set the
+    /// ASNs. A MaxMind DB names an ASN only through a looked-up address: its names are
+    /// collected by the one instance that looks every address up.
+    fn fork(&self) -> Option<Box<dyn Enricher>> {
+        match &self.db.backend {
+            Backend::Table(_) => Some(Box::new(AsnEnricher::new(Arc::clone(&self.db)))),
+            Backend::Mmdb(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,4 +13,11 @@ pub trait Enricher: Send {
 
     /// The organisation name of an ASN seen in an earlier `enrich` call, for alerts.
     fn as_org(&self, asn: Asn) -> Option<&str>;
+
+    /// A copy for another thread, sharing the same data, when events may be enriched there:
+    /// only for an enricher whose [`Enricher::as_org`] does not depend on what this instance
+    /// itself looked up. `None` (the default): enrich on this instance's thread.
+    fn fork(&self) -> Option<Box<dyn Enricher>> {
+        None
+    }
 }
