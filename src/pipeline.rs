@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -155,7 +155,13 @@ struct DecodeJob {
     /// Enriches the events here, on the decoding side, when the engine's enricher can be
     /// copied to another thread ([`Enricher::fork`]): the lookups leave the merge thread.
     enricher: Option<Box<dyn Enricher>>,
+    /// Where that copy comes from, until it is taken (see [`EnricherSource`]).
+    upstream: Option<Arc<EnricherSource>>,
 }
+
+/// The copy of the engine's enricher decoding jobs fork theirs from, set once it is loaded
+/// (`None` inside: enrich on the merge thread).
+type EnricherSource = std::sync::OnceLock<Mutex<Option<Box<dyn Enricher>>>>;
 
 /// Inputs smaller than this are decoded by one thread.
 const PARALLEL_DECODE_MIN_BYTES: u64 = 4 << 20;
@@ -306,6 +312,13 @@ impl DecodeJob {
         };
         // At most one event a line: sized once, never grown (and copied).
         let mut events = Vec::with_capacity(outcomes.len());
+        if let Some(source) = self.upstream.take() {
+            self.enricher = source
+                .wait()
+                .lock()
+                .ok()
+                .and_then(|s| s.as_ref().and_then(|e| e.fork()));
+        }
         let mut outcomes = outcomes;
         for (line, outcome) in outcomes.drain(..) {
             match outcome {
@@ -705,14 +718,26 @@ impl<'a> Engine<'a> {
         sinks: &'a mut [Box<dyn Sink>],
         stats: &mut RunStats,
     ) -> Result<Engine<'a>, Error> {
+        let enricher = build_enricher(cfg)?;
+        Ok(Engine::with_enricher(cfg, names, sinks, stats, enricher))
+    }
+
+    /// [`Engine::new`] with an enricher already built.
+    fn with_enricher(
+        cfg: &Config,
+        names: HashMap<SourceId, String>,
+        sinks: &'a mut [Box<dyn Sink>],
+        stats: &mut RunStats,
+        enricher: Option<Box<dyn Enricher>>,
+    ) -> Engine<'a> {
         let event_sinks = (0..sinks.len())
             .filter(|&i| sinks.get(i).is_some_and(|s| s.wants_events()))
             .collect();
         stats.memory_budget = cfg.limits.memory_budget_mb.saturating_mul(1 << 20);
-        Ok(Engine {
+        Engine {
             names,
             current: None,
-            enricher: build_enricher(cfg)?,
+            enricher,
             enriched_upstream: false,
             detectors: build_detectors(cfg),
             history: build_history(cfg),
@@ -727,7 +752,7 @@ impl<'a> Engine<'a> {
                 .unwrap_or(usize::MAX),
             events_since_budget_check: 0,
             budget_check_every: BUDGET_CHECK_EVERY,
-        })
+        }
     }
 
     /// Counts, orders and enriches an event before detection.
@@ -1027,11 +1052,11 @@ pub fn scan(
         .iter()
         .map(|p| (p.input.id, p.input.display.clone()))
         .collect();
-    let mut engine = Engine::new(cfg, names, sinks, &mut stats)?;
-    // Events are enriched on the decoding side when the enricher allows copies; the engine then
-    // leaves them as they are.
-    let forkable = engine.enricher.as_ref().is_some_and(|e| e.fork().is_some());
-    engine.enriched_upstream = forkable;
+    // Events are enriched on the decoding side when the enricher allows copies (the engine then
+    // leaves them as they are). The decoding starts before the enricher is loaded (a fifth of a
+    // second for the whole internet's ASN table): each job takes its copy when its first batch
+    // is decoded.
+    let upstream: Arc<EnricherSource> = Arc::default();
     // Plain files only: a compressed input's or stdin's size says nothing about what it holds.
     let total_bytes = prepared
         .iter()
@@ -1066,7 +1091,8 @@ pub fn scan(
             arena: Vec::new(),
             spans: Vec::new(),
             outcomes: Vec::new(),
-            enricher: engine.enricher.as_ref().and_then(|e| e.fork()),
+            enricher: None,
+            upstream: Some(Arc::clone(&upstream)),
         });
         streams.push(Stream {
             report: SourceReport {
@@ -1079,6 +1105,17 @@ pub fn scan(
             pending: Some(spawn(job)),
         });
     }
+
+    let enricher = build_enricher(cfg);
+    let source = match &enricher {
+        Ok(Some(e)) => e.fork(),
+        _ => None,
+    };
+    let forked = source.is_some();
+    // Always set, even on error: a decoding job waits for it.
+    let _ = upstream.set(Mutex::new(source));
+    let mut engine = Engine::with_enricher(cfg, names, sinks, &mut stats, enricher?);
+    engine.enriched_upstream = forked;
 
     // Copies of one action in several inputs are counted once (only possible with 2+ inputs).
     let mut dedup = (cfg.input.dedup_overlapping_sources && streams.len() > 1)

@@ -674,12 +674,18 @@ mod tests {
             (Some("1.0.0.1"), Some(13335)),
             (None, None),
         ];
+        // A copy for a decoding thread answers the same, from a cold cache.
+        let mut copy = en.fork().expect("a range table can be copied");
         for (addr, want) in steps {
             let mut ev = event(addr);
             en.enrich(&mut ev);
             assert_eq!(ev.asn, want.map(Asn), "{addr:?}");
+            let mut ev = event(addr);
+            copy.enrich(&mut ev);
+            assert_eq!(ev.asn, want.map(Asn), "copy: {addr:?}");
         }
         assert_eq!(en.as_org(Asn(13335)), Some("Cloudflare, Inc."));
+        assert_eq!(copy.as_org(Asn(2500)), Some("WIDE"));
         assert_eq!(en.as_org(Asn(1)), None);
     }
 
@@ -688,6 +694,8 @@ mod tests {
         let db = Arc::new(AsnDb::open(&mmdb("GeoLite2-ASN-Test.mmdb")).expect("open"));
         let mut en = AsnEnricher::new(Arc::clone(&db));
         assert_eq!(en.as_org(Asn(1221)), None, "not seen yet");
+        // Names come from the addresses this instance looked up: no copies elsewhere.
+        assert!(en.fork().is_none());
         for (addr, want) in [
             ("1.128.0.1", Some(1221)),
             ("1.128.0.1", Some(1221)), // cache hit
