@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use credwatch::alert::Alert;
 use credwatch::config::Config;
+use credwatch::drivers::{self, RunOptions};
+use credwatch::engine;
 use credwatch::enrich::asn::AsnDb;
 use credwatch::error::SinkError;
 use credwatch::event::{AccountKey, AuthEvent, EventKind, FailureReason, LineMeta, Outcome};
-use credwatch::pipeline::{self, RunOptions};
 use credwatch::sink::Sink;
 use credwatch::time::Timestamp;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -96,9 +97,9 @@ fn all_rules(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("all_rules_observe", |b| {
         b.iter(|| {
-            let mut detectors = pipeline::build_detectors(&cfg);
+            let mut detectors = engine::build_detectors(&cfg);
             // The login history the account rules share, kept ahead of them as in a scan.
-            let mut history = pipeline::build_history(&cfg);
+            let mut history = engine::build_history(&cfg);
             let mut out: Vec<Alert> = Vec::new();
             for ev in &mut events {
                 if let Some(h) = &mut history {
@@ -151,7 +152,7 @@ fn whole_scan(c: &mut Criterion) {
     g.bench_function("scan_json_200k", |b| {
         b.iter(|| {
             let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Count(0))];
-            let stats = pipeline::scan(&cfg, &opts, &mut sinks).map(|s| s.total_lines());
+            let stats = drivers::scan(&cfg, &opts, &mut sinks).map(|s| s.total_lines());
             black_box(stats.ok())
         })
     });

@@ -20,9 +20,10 @@ use std::time::Instant;
 use credwatch::alert::Alert;
 use credwatch::config::Config;
 use credwatch::detect::Detector;
+use credwatch::drivers::{RunOptions, scan};
+use credwatch::engine::build_detectors;
 use credwatch::error::SinkError;
 use credwatch::event::AuthEvent;
-use credwatch::pipeline::{RunOptions, build_detectors, scan};
 use credwatch::sink::Sink;
 
 type Detectors = Arc<Mutex<Vec<Box<dyn Detector>>>>;

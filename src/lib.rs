@@ -2,21 +2,22 @@
 //! takeover.
 //!
 //! Data flows one way: source → decode → enrich → detect → sink. Each stage is a module with a
-//! small public surface; only `pipeline` wires them together.
+//! small public surface. The [`engine`] runs everything from decoded events to alerts; the
+//! [`drivers`] (`scan`, `tail`, `parse`, `explain`) read lines into it and deliver its alerts,
+//! and are the only modules that wire the stages together.
 
 #![deny(missing_docs)]
 
 pub mod alert;
 pub mod config;
 pub mod decode;
-pub mod dedup;
 pub mod detect;
+pub mod drivers;
+pub mod engine;
 pub mod enrich;
 pub mod error;
 pub mod event;
-pub mod live;
 pub mod metrics;
-pub mod pipeline;
 pub mod report;
 pub mod sink;
 pub mod source;

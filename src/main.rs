@@ -14,10 +14,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use credwatch::config::Config;
+use credwatch::drivers::RunOptions;
+use credwatch::drivers::{self, TailOptions};
 use credwatch::error::{Error, SinkError};
-use credwatch::live::{self, TailOptions};
 use credwatch::metrics::{Metrics, MetricsServer};
-use credwatch::pipeline::{self, RunOptions};
 use credwatch::sink::{JsonlSink, Sink, WebhookConfig, WebhookFormat, WebhookSink};
 use credwatch::stats::RunStats;
 use credwatch::time::wall_clock_now;
@@ -99,9 +99,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) => {
             keep_freed_pages_for_scan();
             let cfg = args.input.config()?;
-            let progress: Option<Arc<dyn pipeline::Progress>> = (!args.input.quiet
+            let progress: Option<Arc<dyn drivers::Progress>> = (!args.input.quiet
                 && io::stderr().is_terminal())
-            .then(|| Arc::new(Bar::new()) as Arc<dyn pipeline::Progress>);
+            .then(|| Arc::new(Bar::new()) as Arc<dyn drivers::Progress>);
             let opts = RunOptions {
                 paths: args.input.paths.clone(),
                 strict: args.input.strict,
@@ -120,7 +120,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     cfg.report.clone(),
                 )));
             }
-            let stats = pipeline::scan(&cfg, &opts, &mut sinks)?;
+            let stats = drivers::scan(&cfg, &opts, &mut sinks)?;
             if !args.input.quiet {
                 eprint!("{}", stats.render());
             }
@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            let stats = pipeline::parse(&cfg, &opts, args.rejects, &mut out)?;
+            let stats = drivers::parse(&cfg, &opts, args.rejects, &mut out)?;
             if !args.input.quiet {
                 eprint!("{}", stats.render());
             }
@@ -151,7 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            let Some(found) = pipeline::explain(&cfg, &opts, &args.id, &mut out)? else {
+            let Some(found) = drivers::explain(&cfg, &opts, &args.id, &mut out)? else {
                 anyhow::bail!(
                     "no alert with id {} in these inputs (explain needs the inputs and options of the scan that printed it)",
                     args.id
@@ -190,7 +190,7 @@ impl Bar {
     }
 }
 
-impl pipeline::Progress for Bar {
+impl drivers::Progress for Bar {
     fn start(&self, total_bytes: u64) {
         let style = if total_bytes > 0 {
             self.0.set_length(total_bytes);
@@ -333,7 +333,7 @@ fn run_tail(args: cli::TailArgs) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing a signal handler")?;
     }
-    let report = live::tail(&cfg, &opts, &mut sinks, &metrics, &stop)?;
+    let report = drivers::tail(&cfg, &opts, &mut sinks, &metrics, &stop)?;
     if !args.input.quiet {
         eprint!("{}", report.stats.render());
         eprintln!(

@@ -400,3 +400,73 @@ fn scan_posts_signed_alerts_to_a_webhook() {
         assert_eq!(r.header("Content-Type"), Some("application/json"));
     }
 }
+
+/// `scan` and `tail` share one line path: the same over-long line is rejected by both with the
+/// same reason and length under the default `[input] max_line_bytes`, and decoded by both when
+/// the config raises the limit (before, `tail` kept its own 1 MiB limit and decoded a line that
+/// `scan` rejected).
+#[test]
+fn scan_and_tail_treat_an_over_long_line_alike() {
+    let dir = Scratch::new("tail-long-line");
+    let mut data = app_log();
+    // A login whose user agent (attacker-controlled) makes the line 70,000 bytes long.
+    let head = r#"{"ts":"2026-11-18T18:00:00Z","event":"login","outcome":"failure","user":"long@example.jp","ip":"203.0.113.9","user_agent":""#;
+    let agent = "A".repeat(70_000 - head.len() - 2);
+    let long = format!("{head}{agent}\"}}\n");
+    assert_eq!(long.len(), 70_001);
+    // After the first lines: a first line this long hides the format today (issue #14).
+    let at = data
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(49)
+        .map_or(0, |(i, _)| i + 1);
+    data.splice(at..at, long.bytes());
+    let log = dir.write("auth.jsonl", &data);
+    let raised = dir.write("raised.toml", b"[input]\nmax_line_bytes = 1048576\n");
+    for (config, want_rejected) in [(None, true), (Some(&raised), false)] {
+        let mut common: Vec<&str> = vec!["--asn-db", ASN_DB];
+        if let Some(c) = config {
+            common.extend(["--config", c.to_str().unwrap()]);
+        }
+        let mut args = vec!["scan"];
+        args.extend(&common);
+        args.push(log.to_str().unwrap());
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+        let scan_err = crate::util::stderr(&out);
+        let scan_alerts: Vec<_> = crate::util::json_lines(&out).iter().map(pair).collect();
+
+        let alerts = dir.path().join("tail-alerts.jsonl");
+        let _ = std::fs::remove_file(&alerts);
+        let mut tail_args = vec!["--from-start", "-o", alerts.to_str().unwrap()];
+        tail_args.extend(&common);
+        tail_args.push(log.to_str().unwrap());
+        let err_path = dir.path().join("tail-stderr.txt");
+        let child = spawn_tail(&tail_args, &err_path);
+        wait_for("tail's alerts", Duration::from_secs(60), || {
+            lines_of(&alerts).len() >= scan_alerts.len()
+        });
+        // Let the reader reach the end of the file before stopping.
+        std::thread::sleep(Duration::from_millis(1_000));
+        terminate(child);
+        let tail_err = std::fs::read_to_string(&err_path).unwrap();
+        let tail_alerts: Vec<_> = lines_of(&alerts).iter().map(pair).collect();
+        assert_eq!(tail_alerts, scan_alerts);
+        // The sample log's own 102,568-byte line is over the default limit too.
+        for (who, err) in [("scan", &scan_err), ("tail", &tail_err)] {
+            if want_rejected {
+                assert!(
+                    err.contains("line_too_long                       2"),
+                    "{who}: {err}"
+                );
+                assert!(
+                    err.contains("auth.jsonl:51 (70000 bytes, limit 65536)"),
+                    "{who}: {err}"
+                );
+            } else {
+                assert!(!err.contains("line_too_long"), "{who}: {err}");
+            }
+        }
+    }
+}

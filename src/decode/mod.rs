@@ -4,7 +4,7 @@
 //! syslog lines). It never does I/O and never knows about detectors. A line it understands but
 //! that says nothing about authentication (a `GET /`, an sshd `Connection closed`) is
 //! `Ok(None)`: recognized and irrelevant, not rejected. A line it cannot read is a
-//! [`ParseError`], which the pipeline counts by reason.
+//! [`ParseError`], which the drivers count by reason.
 
 pub mod access;
 pub mod delimited;

@@ -373,7 +373,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::detect::Detector;
-    use crate::pipeline::build_detectors;
+    use crate::engine::build_detectors;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -526,12 +526,12 @@ mod tests {
         cfg.asn.db.push(root.join("asn/asn-extract.csv"));
         let events = Arc::new(Mutex::new(Vec::new()));
         let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(Collect(Arc::clone(&events)))];
-        let opts = crate::pipeline::RunOptions {
+        let opts = crate::drivers::RunOptions {
             paths: vec![root],
             strict: false,
             progress: None,
         };
-        crate::pipeline::scan(&cfg, &opts, &mut sinks).unwrap();
+        crate::drivers::scan(&cfg, &opts, &mut sinks).unwrap();
         drop(sinks);
         Arc::try_unwrap(events).unwrap().into_inner().unwrap()
     }

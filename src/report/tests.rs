@@ -664,13 +664,12 @@ fn a_real_scan_of_a_crafted_log_gives_a_safe_page() {
         ..ReportConfig::default()
     };
     let mut sinks: Vec<Box<dyn crate::sink::Sink>> = vec![Box::new(ReportSink::new(cfg))];
-    let opts = crate::pipeline::RunOptions {
+    let opts = crate::drivers::RunOptions {
         paths: vec![log],
         strict: false,
         progress: None,
     };
-    let stats =
-        crate::pipeline::scan(&crate::config::Config::default(), &opts, &mut sinks).unwrap();
+    let stats = crate::drivers::scan(&crate::config::Config::default(), &opts, &mut sinks).unwrap();
     assert!(
         stats.alerts.contains_key(&Rule::StuffingIp),
         "{:?}",

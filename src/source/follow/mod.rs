@@ -78,7 +78,10 @@ pub struct FollowConfig {
     /// How long a rotated-away (renamed or deleted) file is still read after it last grew,
     /// because a writer keeps appending to it until it reopens its log.
     pub rotate_grace: Span,
-    /// Lines longer than this many bytes are cut to it and flagged `too_long`.
+    /// Lines longer than this many bytes are cut to it and flagged `too_long`. Not a key of
+    /// `[tail]`: `credwatch tail` sets it to `[input] max_line_bytes`, the one line limit of
+    /// every command.
+    #[serde(skip)]
     pub max_line_bytes: usize,
 }
 
@@ -167,6 +170,8 @@ pub struct FollowedLine {
     pub end_offset: u64,
     /// True when the line was longer than `max_line_bytes` and `bytes` holds only its start.
     pub too_long: bool,
+    /// The line's full length in bytes (without its terminator), even when it was cut off.
+    pub length: u64,
 }
 
 impl FollowedLine {
@@ -1088,6 +1093,7 @@ impl Follower {
             return;
         }
         let too_long = s.partial_len > s.partial.len() as u64;
+        let length = s.partial_len;
         s.partial_len = 0;
         f.lines += 1;
         f.offset = s.read_pos;
@@ -1100,6 +1106,7 @@ impl Follower {
             bytes: std::mem::take(&mut s.partial),
             end_offset: s.read_pos,
             too_long,
+            length,
         });
     }
 
@@ -1125,8 +1132,10 @@ impl Follower {
                     let room = max.saturating_sub(bytes.len());
                     bytes.extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or(piece));
                     s.partial_len = 0;
+                    let mut length = total;
                     if !too_long && bytes.last() == Some(&b'\r') {
                         bytes.pop();
+                        length -= 1;
                     }
                     f.lines += 1;
                     f.offset = s.read_pos;
@@ -1139,6 +1148,7 @@ impl Follower {
                         bytes,
                         end_offset: s.read_pos,
                         too_long,
+                        length,
                     });
                 }
                 None => {

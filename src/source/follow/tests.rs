@@ -63,13 +63,15 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(d.max_line_bytes, 1 << 20);
     let parsed: FollowConfig = toml::from_str(
         "paths = [\"/var/log/nginx/*.log\", \"-\"]\nfrom_start = true\nuse_notify = false\n\
-         poll_interval = \"100ms\"\nrotate_grace = \"5s\"\nmax_line_bytes = 4096\n",
+         poll_interval = \"100ms\"\nrotate_grace = \"5s\"\n",
     )
     .unwrap();
     assert_eq!(parsed.paths.len(), 2);
     assert_eq!(parsed.poll_interval, Span(100));
     assert_eq!(parsed.rotate_grace, Span(5000));
     assert!(toml::from_str::<FollowConfig>("poll = 1").is_err());
+    // One line limit for every command: `[input] max_line_bytes`, not a key of `[tail]`.
+    assert!(toml::from_str::<FollowConfig>("max_line_bytes = 4096").is_err());
 }
 
 #[test]

@@ -13,37 +13,39 @@
 //! since the checkpoint are read again and give the same alerts (same ids), and those already in
 //! `emitted.log` are not sent a second time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, bounded};
-use serde::{Deserialize, Serialize};
 
-use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::{Decoder, DecoderFactory};
-use crate::dedup::OverlapDedup;
-use crate::error::{Error, SinkError, SourceError};
-use crate::event::SourceId;
+use crate::engine::{Engine, EngineOptions, build_enricher};
+use crate::error::{Error, SourceError};
+use crate::event::{AuthEvent, SourceId};
 use crate::metrics::Metrics;
-use crate::pipeline::{AlertGate, Engine, LineOutcome, classify};
 use crate::sink::Sink;
 use crate::source::LineInfo;
 use crate::source::follow::{FileCheckpoint, FollowConfig, FollowedLine, Follower};
-use crate::stats::{RejectSample, RunStats, SourceReport, SourceStats};
+use crate::stats::{RunStats, SourceReport, SourceStats};
 use crate::time::{Timestamp, wall_clock_now};
+
+use super::line::{Counted, LinePolicy};
+use super::outlet::Outlet;
+
+mod state;
+
+use state::{CHECKPOINT_VERSION, Checkpoint, LiveGate, StateDir};
 
 /// Lines per batch handed from the reader to the engine.
 const BATCH_LINES: usize = 1024;
 /// How long the reader waits for a line before it sends an idle tick.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
-/// The format of `checkpoint.json`.
-const CHECKPOINT_VERSION: u32 = 1;
 
 /// How to run `tail`.
 #[derive(Debug, Clone)]
@@ -90,17 +92,6 @@ pub struct TailReport {
     pub max_lag_secs: f64,
 }
 
-/// The checkpoint file.
-#[derive(Debug, Serialize, Deserialize)]
-struct Checkpoint {
-    version: u32,
-    /// Event time the detectors had reached.
-    watermark: i64,
-    files: Vec<FileCheckpoint>,
-    /// Detectors whose snapshot is in the checkpoint directory (`<name>.json`).
-    detectors: Vec<String>,
-}
-
 enum Msg {
     Lines {
         lines: Vec<FollowedLine>,
@@ -111,35 +102,21 @@ enum Msg {
     End(Option<String>),
 }
 
-/// The engine behind the de-duplication of copies across inputs.
+/// The engine and where its alerts go.
 struct Detection<'a> {
-    engine: Engine<'a>,
-    dedup: Option<OverlapDedup>,
-    released: Vec<crate::event::AuthEvent>,
+    engine: Engine,
+    outlet: Outlet<'a>,
 }
 
 impl Detection<'_> {
-    fn process(&mut self, ev: crate::event::AuthEvent, stats: &mut RunStats) -> Result<(), Error> {
-        match &mut self.dedup {
-            Some(d) => {
-                d.push(ev, &mut self.released);
-                for ev in self.released.drain(..) {
-                    self.engine.process(ev, stats)?;
-                }
-            }
-            None => self.engine.process(ev, stats)?,
+    /// Detection over every event pushed so far (copies held for pairing too when `held`),
+    /// alerts delivered.
+    fn flush(&mut self, held: bool, stats: &mut RunStats) -> Result<(), Error> {
+        if held {
+            self.engine.release_held();
         }
-        Ok(())
-    }
-
-    /// Releases every event held back for pairing.
-    fn flush(&mut self, stats: &mut RunStats) -> Result<(), Error> {
-        if let Some(d) = &mut self.dedup {
-            d.flush(&mut self.released);
-            for ev in self.released.drain(..) {
-                self.engine.process(ev, stats)?;
-            }
-        }
+        self.engine.flush(stats);
+        self.outlet.drain(&mut self.engine, stats)?;
         Ok(())
     }
 }
@@ -179,7 +156,11 @@ pub fn tail(
         .map(|c| c.files.clone())
         .unwrap_or_default();
     report.resumed_files = resume.len();
-    let follower = Follower::new(opts.follow.clone(), &resume).map_err(|e| {
+    // One line limit for every driver: the follower cuts lines where a scan's reader does.
+    let policy = LinePolicy::new(cfg, false);
+    let mut follow = opts.follow.clone();
+    follow.max_line_bytes = policy.max_line;
+    let follower = Follower::new(follow, &resume).map_err(|e| {
         Error::Source(SourceError::Follow {
             message: e.to_string(),
         })
@@ -196,14 +177,6 @@ pub fn tail(
         suppressed: 0,
         metrics: metrics.clone(),
     };
-    let mut engine = Engine::new(cfg, HashMap::new(), sinks, &mut stats)?;
-    if let Some(c) = &checkpoint {
-        if let Some(st) = &state {
-            report.restored_detectors = restore_detectors(&mut engine, st, c);
-        }
-        engine.watermark = Timestamp(c.watermark);
-    }
-    engine.gate = Some(Box::new(gate));
     // Copies of one action in several inputs count once, as in a scan.
     let several = opts.follow.paths.len() > 1
         || opts
@@ -211,18 +184,27 @@ pub fn tail(
             .paths
             .iter()
             .any(|p| p.to_string_lossy().contains(['*', '?', '[']));
-    let mut det = Detection {
-        engine,
-        dedup: (cfg.input.dedup_overlapping_sources && several)
-            .then(|| OverlapDedup::new(cfg.input.overlap_tolerance.millis())),
-        released: Vec::new(),
+    let engine_opts = EngineOptions {
+        several_inputs: several,
+        enriched_upstream: false,
     };
+    let mut engine = Engine::new(cfg, build_enricher(cfg)?, engine_opts);
+    stats.memory_budget = engine.memory_budget();
+    if let Some(c) = &checkpoint {
+        if let Some(st) = &state {
+            report.restored_detectors = restore_detectors(&mut engine, st, c);
+        }
+        engine.restore_watermark(Timestamp(c.watermark));
+    }
+    let mut outlet = Outlet::new(sinks, HashMap::new());
+    outlet.gate = Some(Box::new(gate));
+    let mut det = Detection { engine, outlet };
     tracing::info!(
         paths = ?opts.follow.paths,
         from_start = opts.follow.from_start,
         state_dir = ?opts.state_dir,
         resumed_files = report.resumed_files,
-        dedup = det.dedup.is_some(),
+        dedup = several && cfg.input.dedup_overlapping_sources,
         restored_detectors = report.restored_detectors,
         "following"
     );
@@ -332,7 +314,7 @@ pub fn tail(
                         }
                     };
                     let source = SourceId(u32::try_from(report_index).unwrap_or(u32::MAX));
-                    det.engine.names.insert(source, display);
+                    det.outlet.names.insert(source, display);
                     files.slots.insert(
                         i,
                         Slot {
@@ -348,11 +330,11 @@ pub fn tail(
                 let had_events = !lines.is_empty();
                 dirty |= had_events;
                 process_batch(
-                    cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
+                    &policy, cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
                 if had_events {
                     last_event_wall = Instant::now();
-                    let newest = det.engine.watermark.0;
+                    let newest = det.engine.watermark().0;
                     if newest > i64::MIN {
                         metrics.newest_event_ms.store(newest, Ordering::Relaxed);
                         let lag = metrics.lag_seconds(wall_clock_now().0);
@@ -364,18 +346,15 @@ pub fn tail(
                 // No line for a while: copies held for pairing are released, and event time
                 // goes on as the wall clock does, so windows drain and episodes close without
                 // waiting for the next line.
-                det.flush(&mut stats)?;
-                if last_idle_advance.elapsed() >= Duration::from_secs(1)
-                    && det.engine.watermark.0 > i64::MIN
-                {
+                det.flush(true, &mut stats)?;
+                let newest = det.engine.watermark();
+                if last_idle_advance.elapsed() >= Duration::from_secs(1) && newest.0 > i64::MIN {
                     last_idle_advance = Instant::now();
                     let idle = i64::try_from(last_event_wall.elapsed().as_millis()).unwrap_or(0);
-                    let target = Timestamp(det.engine.watermark.0.saturating_add(idle));
-                    let newest = det.engine.watermark;
-                    det.engine.advance(target, &mut stats)?;
-                    // The watermark stays the newest event time: what the idle tick advanced
-                    // is the detectors' view, not the evidence.
-                    det.engine.watermark = newest;
+                    // The engine's watermark stays the newest event time: what the idle tick
+                    // advances is the rules' view, not the evidence.
+                    det.engine.advance(Timestamp(newest.0.saturating_add(idle)));
+                    det.outlet.drain(&mut det.engine, &mut stats)?;
                 }
             }
             Msg::End(err) => {
@@ -401,7 +380,7 @@ pub fn tail(
                     .fetch_sub(lines.len() as u64, Ordering::Relaxed);
                 dirty |= !lines.is_empty();
                 process_batch(
-                    cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
+                    &policy, cfg, &factory, &mut det, &mut files, lines, &mut stats, metrics,
                 )?;
             }
             break;
@@ -413,28 +392,21 @@ pub fn tail(
     tracing::info!("stopping: delivering pending alerts and writing the checkpoint");
 
     // Shutdown: the final checkpoint first (sinks made durable), then the sinks finish.
-    det.flush(&mut stats)?;
-    for s in det.engine.sinks.iter_mut() {
-        s.checkpoint()?;
-    }
+    det.flush(true, &mut stats)?;
+    det.outlet.checkpoint()?;
     if let Some(s) = &state
         && (dirty || checkpoint.is_none())
     {
         write_checkpoint(s, &mut det, &mut stats, &files.positions)?;
         report.checkpoints += 1;
     }
-    if let Some(d) = &det.dedup {
-        stats.duplicates = d
-            .dropped()
-            .into_iter()
-            .filter_map(|(id, n)| det.engine.names.get(&id).map(|name| (name.clone(), n)))
-            .collect();
-    }
-    let mut engine = det.engine;
-    let gate = engine.gate.take();
+    stats.duplicates = det.outlet.name_duplicates(&det.engine);
+    let Detection { engine, mut outlet } = det;
     stats.sources = files.reports;
     stats.elapsed_secs = started.elapsed().as_secs_f64();
-    engine.finish_without_advance(&mut stats)?;
+    // The logs go on: event time is not advanced, and the checkpoint holds the rules as they are.
+    outlet.finish(&engine, &mut stats)?;
+    let gate = outlet.gate.take();
     if let Some(g) = gate {
         report.suppressed_alerts = g.suppressed();
     }
@@ -454,7 +426,10 @@ struct Files {
     positions: BTreeMap<usize, FileCheckpoint>,
 }
 
+/// A batch of lines through the line path and the engine; their alerts are delivered.
+#[allow(clippy::too_many_arguments)]
 fn process_batch(
+    policy: &LinePolicy,
     cfg: &Config,
     factory: &DecoderFactory,
     det: &mut Detection<'_>,
@@ -463,21 +438,28 @@ fn process_batch(
     stats: &mut RunStats,
     metrics: &Metrics,
 ) -> Result<(), Error> {
+    let late_before = stats.late_events;
     for line in &lines {
-        process_line(cfg, factory, det, files, line, stats, metrics)?;
+        if let Some(ev) = process_line(policy, cfg, factory, files, line, metrics)? {
+            det.engine.push(ev, stats);
+        }
     }
+    det.flush(false, stats)?;
+    let late = stats.late_events.saturating_sub(late_before);
+    metrics.late_events.fetch_add(late, Ordering::Relaxed);
     Ok(())
 }
 
+/// One followed line: its file's position and counters, its decoder (picked at its file's
+/// first line), and the shared line path. Returns the event to detect on, if any.
 fn process_line(
+    policy: &LinePolicy,
     cfg: &Config,
     factory: &DecoderFactory,
-    det: &mut Detection<'_>,
     files: &mut Files,
     line: &FollowedLine,
-    stats: &mut RunStats,
     metrics: &Metrics,
-) -> Result<(), Error> {
+) -> Result<Option<AuthEvent>, Error> {
     let Files {
         slots,
         reports,
@@ -485,7 +467,7 @@ fn process_line(
     } = files;
     metrics.lines.fetch_add(1, Ordering::Relaxed);
     let Some(slot) = slots.get_mut(&line.file) else {
-        return Ok(());
+        return Ok(None);
     };
     if !slot.stdin {
         if slot.line == 0 {
@@ -496,10 +478,9 @@ fn process_line(
     }
     slot.line += 1;
     let Some(r) = reports.get_mut(slot.report) else {
-        return Ok(());
+        return Ok(None);
     };
-    r.stats.lines += 1;
-    r.stats.bytes += line.bytes.len() as u64 + 1;
+    r.stats.bytes += line.length + 1;
     if slot.decoder.is_none() {
         let head = if slot.stdin {
             line.bytes.clone()
@@ -519,44 +500,26 @@ fn process_line(
     }
     let info = LineInfo {
         number: slot.line,
-        length: line.bytes.len() as u64,
+        length: line.length,
         too_long: line.too_long,
         terminated: true,
     };
-    let outcome = match slot.decoder.as_mut() {
-        Some(d) => classify(
-            d.as_mut(),
-            &line.bytes,
-            &info,
-            slot.source,
-            cfg.input.max_line_bytes,
-        ),
-        None if line.bytes.iter().all(u8::is_ascii_whitespace) => LineOutcome::Blank,
-        None => LineOutcome::Rejected(crate::error::ParseError::new("unknown_format")),
+    let decoder: Option<&mut dyn Decoder> = match &mut slot.decoder {
+        Some(d) => Some(d.as_mut()),
+        None => None,
     };
-    match outcome {
-        LineOutcome::Event(ev) => {
-            r.stats.events += 1;
+    match policy.take(decoder, &line.bytes, &info, slot.source, &mut r.stats) {
+        Counted::Event(ev) => {
             metrics.events.fetch_add(1, Ordering::Relaxed);
-            let late_before = stats.late_events;
-            det.process(ev, stats)?;
-            if stats.late_events > late_before {
-                metrics.late_events.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(Some(ev))
         }
-        LineOutcome::Irrelevant => r.stats.irrelevant += 1,
-        LineOutcome::Blank => r.stats.blank += 1,
-        LineOutcome::Rejected(e) => {
+        Counted::Skipped => Ok(None),
+        // `tail` is never strict: a rejected line is counted and reading goes on.
+        Counted::Rejected(_) | Counted::Stop(_) => {
             metrics.rejected.fetch_add(1, Ordering::Relaxed);
-            let sample = RejectSample {
-                line: slot.line,
-                reason: e.reason,
-                detail: e.detail,
-            };
-            r.stats.reject(sample, cfg.input.reject_samples);
+            Ok(None)
         }
     }
-    Ok(())
 }
 
 fn read_head(path: &Path) -> Option<Vec<u8>> {
@@ -575,7 +538,7 @@ fn file_mtime(path: &Path) -> Option<Timestamp> {
     Some(Timestamp(i64::try_from(d.as_millis()).ok()?))
 }
 
-fn restore_detectors(engine: &mut Engine<'_>, state: &StateDir, c: &Checkpoint) -> usize {
+fn restore_detectors(engine: &mut Engine, state: &StateDir, c: &Checkpoint) -> usize {
     let mut restored = 0;
     for d in engine.states_mut() {
         if !c.detectors.iter().any(|n| n == d.name()) {
@@ -600,14 +563,12 @@ fn write_checkpoint(
     stats: &mut RunStats,
     positions: &BTreeMap<usize, FileCheckpoint>,
 ) -> Result<(), Error> {
-    // A checkpointed line must have reached the detectors: copies held for pairing go now.
-    det.flush(stats)?;
-    let engine = &mut det.engine;
+    // A checkpointed line must have reached the rules: copies held for pairing go now.
+    det.flush(true, stats)?;
     // Every alert of a checkpointed line must be durable before the checkpoint says the line
     // is done.
-    for s in engine.sinks.iter_mut() {
-        s.checkpoint()?;
-    }
+    det.outlet.checkpoint()?;
+    let engine = &det.engine;
     let generation = state.begin()?;
     let mut detectors = Vec::new();
     for d in engine.states() {
@@ -627,7 +588,7 @@ fn write_checkpoint(
     }
     let c = Checkpoint {
         version: CHECKPOINT_VERSION,
-        watermark: engine.watermark.0,
+        watermark: engine.watermark().0,
         files,
         detectors,
     };
@@ -637,221 +598,8 @@ fn write_checkpoint(
         watermark = c.watermark,
         "checkpoint written"
     );
-    if let Some(gate) = engine.gate.as_mut() {
+    if let Some(gate) = det.outlet.gate.as_mut() {
         gate.checkpointed()?;
     }
     Ok(())
-}
-
-/// The state directory:
-///
-/// - `CURRENT`: the name of the newest complete checkpoint directory, replaced atomically;
-/// - `ckpt-<n>/`: `checkpoint.json` (file positions, watermark) and one `<detector>.json`
-///   snapshot per detector. A checkpoint is written into a new directory, fsync'd, and only then
-///   named in `CURRENT`, so a crash at any moment leaves the previous one whole;
-/// - `emitted.log`: alerts delivered since the newest checkpoint;
-/// - `webhook/`: the webhook spools.
-///
-/// Everything in it is as private as the logs (addresses, account names, the hash seeds), so it
-/// is created with mode 0700.
-#[derive(Debug)]
-struct StateDir {
-    dir: PathBuf,
-}
-
-/// A checkpoint directory being written.
-struct Generation {
-    name: String,
-    dir: PathBuf,
-}
-
-impl StateDir {
-    fn open(dir: &Path) -> Result<StateDir, Error> {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| state_error(dir, e))?;
-        Ok(StateDir {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    fn current(&self) -> Option<String> {
-        let name = fs::read_to_string(self.dir.join("CURRENT")).ok()?;
-        let name = name.trim();
-        (name.starts_with("ckpt-") && !name.contains('/')).then(|| name.to_string())
-    }
-
-    fn detector_path(&self, name: &str) -> PathBuf {
-        let generation = self.current().unwrap_or_default();
-        self.dir.join(generation).join(format!("{name}.json"))
-    }
-
-    fn ledger_path(&self) -> PathBuf {
-        self.dir.join("emitted.log")
-    }
-
-    fn load(&self) -> Result<Option<Checkpoint>, Error> {
-        let Some(generation) = self.current() else {
-            return Ok(None);
-        };
-        let path = self.dir.join(&generation).join("checkpoint.json");
-        let text = fs::read(&path).map_err(|e| state_error(&path, e))?;
-        let c: Checkpoint = serde_json::from_slice(&text).map_err(|e| {
-            state_error(
-                &path,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-            )
-        })?;
-        if c.version != CHECKPOINT_VERSION {
-            tracing::warn!(path = %path.display(), version = c.version,
-                "checkpoint of another format version ignored; starting afresh");
-            return Ok(None);
-        }
-        Ok(Some(c))
-    }
-
-    /// A fresh checkpoint directory, numbered after the current one.
-    fn begin(&self) -> Result<Generation, Error> {
-        let n = self
-            .current()
-            .and_then(|c| c.trim_start_matches("ckpt-").parse::<u64>().ok())
-            .map_or(1, |n| n + 1);
-        let name = format!("ckpt-{n}");
-        let dir = self.dir.join(&name);
-        // A directory left by a crash half-way through its writing.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).map_err(|e| state_error(&dir, e))?;
-        Ok(Generation { name, dir })
-    }
-
-    fn write_detector(&self, g: &Generation, d: &dyn crate::detect::Detector) -> Result<(), Error> {
-        let path = g.dir.join(format!("{}.json", d.name()));
-        let write = || -> std::io::Result<()> {
-            let f = File::create(&path)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            d.write_snapshot(&mut w).map_err(std::io::Error::other)?;
-            let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()
-        };
-        write().map_err(|e| state_error(&path, e))
-    }
-
-    /// Writes `checkpoint.json` into `g`, then names `g` in `CURRENT` (temporary file, fsync,
-    /// rename, fsync of the directory) and removes older checkpoint directories.
-    fn commit(&self, g: &Generation, c: &Checkpoint) -> Result<(), Error> {
-        let path = g.dir.join("checkpoint.json");
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&path)?;
-            serde_json::to_writer(&mut f, c).map_err(std::io::Error::other)?;
-            f.sync_all()?;
-            File::open(&g.dir)?.sync_all()?;
-            let tmp = self.dir.join("CURRENT.tmp");
-            let mut f = File::create(&tmp)?;
-            f.write_all(format!("{}\n", g.name).as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.dir.join("CURRENT"))?;
-            File::open(&self.dir)?.sync_all()
-        };
-        write().map_err(|e| state_error(&path, e))?;
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with("ckpt-") && name != g.name {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn ledger(&self) -> Result<File, Error> {
-        let path = self.ledger_path();
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| state_error(&path, e))
-    }
-
-    /// The `(id, severity)` pairs sent since the last checkpoint.
-    fn read_ledger(&self) -> Result<HashSet<(String, String)>, Error> {
-        let path = self.ledger_path();
-        let f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-            Err(e) => return Err(state_error(&path, e)),
-        };
-        let mut set = HashSet::new();
-        for line in BufReader::new(f).lines() {
-            let line = line.map_err(|e| state_error(&path, e))?;
-            // A torn last line (killed mid-write) is ignored: its alert is sent again, with the
-            // same id (at-least-once).
-            if let Some((id, sev)) = line.split_once(' ')
-                && id.len() == 16
-                && !sev.is_empty()
-            {
-                set.insert((id.to_string(), sev.to_string()));
-            }
-        }
-        Ok(set)
-    }
-}
-
-fn state_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Sink(SinkError::Io {
-        target: format!("state directory {}", path.display()),
-        source: e,
-    })
-}
-
-/// Live mode's alert gate: counts alerts, suppresses those sent before a restart, and notes
-/// every delivered alert in the emitted-alert log until the next checkpoint covers it.
-struct LiveGate {
-    ledger: Option<File>,
-    sent_before: HashSet<(String, String)>,
-    suppressed: u64,
-    metrics: Arc<Metrics>,
-}
-
-impl AlertGate for LiveGate {
-    fn allow(&mut self, alert: &Alert) -> bool {
-        let key = (alert.id.clone(), alert.severity.as_str().to_string());
-        if self.sent_before.contains(&key) {
-            self.suppressed += 1;
-            return false;
-        }
-        true
-    }
-
-    fn delivered(&mut self, alert: &Alert) -> Result<(), SinkError> {
-        self.metrics.count_alert(alert.rule);
-        if let Some(f) = &mut self.ledger {
-            // One write per alert: survives kill -9 (the page cache outlives the process).
-            let line = format!("{} {}\n", alert.id, alert.severity.as_str());
-            f.write_all(line.as_bytes()).map_err(|e| SinkError::Io {
-                target: "emitted.log".into(),
-                source: e,
-            })?;
-        }
-        Ok(())
-    }
-
-    fn checkpointed(&mut self) -> Result<(), SinkError> {
-        // The checkpoint's detector state knows these alerts: the log starts over.
-        self.sent_before.clear();
-        if let Some(f) = &mut self.ledger {
-            f.set_len(0).map_err(|e| SinkError::Io {
-                target: "emitted.log".into(),
-                source: e,
-            })?;
-        }
-        Ok(())
-    }
-
-    fn suppressed(&self) -> u64 {
-        self.suppressed
-    }
 }
