@@ -261,10 +261,12 @@ fn usage_and_input_errors_exit_two_with_a_clear_message() {
         stderr(&out)
     );
 
+    // A usage error from clap, which lists the formats.
     let out = run(&["scan", "--format", "xml", notes.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown format `xml`"),
+        stderr(&out).contains("invalid value 'xml' for '--format <FORMAT>'")
+            && stderr(&out).contains("auto, access, json, sshd, csv, tsv"),
         "{}",
         stderr(&out)
     );
