@@ -287,7 +287,10 @@ fn a_bad_config_names_the_key_and_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("min_distinct_acounts") && err.contains("line 3"),
+        err.contains(&format!(
+            "{}:3: detect.stuffing_ip.min_distinct_acounts: unknown field",
+            cfg.display()
+        )),
         "{err}"
     );
 
