@@ -4,6 +4,8 @@ use std::io::Write;
 
 use crate::util::*;
 
+mod examples;
+
 /// 30 failed logins from one address to 30 accounts in 30 s, amid a few normal logins.
 fn burst_jsonl(ip: &str) -> String {
     let mut s = String::new();
