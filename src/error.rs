@@ -45,15 +45,23 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The TOML did not parse or did not fit the schema; the message names key and line.
-    #[error("{path}: {message}")]
+    /// A problem in a config file, placed: `file:line: key: message`. The TOML did not parse,
+    /// did not fit the schema (an unknown key, a wrong type), or a value makes no sense.
+    #[error("{}", placed(path, *line, key.as_deref(), message))]
     Invalid {
         /// The config path.
         path: PathBuf,
-        /// What toml said, including line and column.
+        /// 1-based line of the key (or of the syntax error); `None` when the file does not
+        /// hold the key (a default failed a cross-check) and no related key could be found.
+        line: Option<usize>,
+        /// Dotted key, e.g. `detect.stuffing_ip.window` or `access.routes[2].path`; `None` for
+        /// a syntax error outside any key.
+        key: Option<String>,
+        /// What is wrong.
         message: String,
     },
-    /// A value parsed but makes no sense (a zero window, a bad regex, a bad CIDR).
+    /// A value parsed but makes no sense (a zero window, a bad regex, a bad CIDR). Reading a
+    /// file turns it into [`ConfigError::Invalid`], with the file and the key's line.
     #[error("config key `{key}`: {message}")]
     BadValue {
         /// Dotted key, e.g. `access.routes[2].path`.
@@ -61,6 +69,19 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+}
+
+/// `file:line: key: message`, leaving out what is not known.
+fn placed(path: &std::path::Path, line: Option<usize>, key: Option<&str>, message: &str) -> String {
+    let mut out = path.display().to_string();
+    if let Some(line) = line {
+        out.push_str(&format!(":{line}"));
+    }
+    if let Some(key) = key {
+        out.push_str(&format!(": {key}"));
+    }
+    out.push_str(&format!(": {message}"));
+    out
 }
 
 /// A problem with an input as a whole (not with one line of it).

@@ -4,6 +4,7 @@ mod cli;
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -18,11 +19,11 @@ use credwatch::drivers::RunOptions;
 use credwatch::drivers::{self, TailOptions};
 use credwatch::error::{Error, SinkError};
 use credwatch::metrics::{Metrics, MetricsServer};
-use credwatch::sink::{JsonlSink, Sink, WebhookConfig, WebhookFormat, WebhookSink};
+use credwatch::sink::{JsonlSink, Sink, WebhookConfig, WebhookSink};
 use credwatch::stats::RunStats;
 use credwatch::time::wall_clock_now;
 
-use cli::{AlertArgs, Cli, Command};
+use cli::{AlertArgs, Cli, Command, LogFormat};
 
 /// Every event owns its strings, allocated on a decoding thread and freed on the detection
 /// thread; mimalloc's per-thread free lists make that cross-thread pattern cheap (glibc's
@@ -54,8 +55,12 @@ fn keep_freed_pages_for_scan() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = init_logging(&cli.log_format) {
+    if let Err(e) = init_logging(cli.log_format) {
         eprintln!("credwatch: error: {e:#}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = build_thread_pool(cli.command.threads()) {
+        eprintln!("credwatch: error: {}", render_error(&e));
         return ExitCode::from(2);
     }
     match run(cli) {
@@ -66,6 +71,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Builds rayon's global pool, once, before any command runs: `--threads N` where the command
+/// has it, else one thread per core (or `RAYON_NUM_THREADS`). Scan's parallel decode and every
+/// command's sharded rules run on it.
+fn build_thread_pool(threads: Option<NonZeroUsize>) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        // 0 is rayon's "default": RAYON_NUM_THREADS, else the number of cores.
+        .num_threads(threads.map_or(0, NonZeroUsize::get))
+        .thread_name(|i| format!("credwatch-worker-{i}"))
+        .build_global()
+        .context("building the thread pool (--threads)")
 }
 
 /// The error and its causes on one line, each cause once: library errors already name their
@@ -98,22 +115,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             keep_freed_pages_for_scan();
-            let cfg = args.input.config()?;
-            let progress: Option<Arc<dyn drivers::Progress>> = (!args.input.quiet
+            let cfg = args.config()?;
+            let progress: Option<Arc<dyn drivers::Progress>> = (!args.decode.quiet
                 && io::stderr().is_terminal())
             .then(|| Arc::new(Bar::new()) as Arc<dyn drivers::Progress>);
             let opts = RunOptions {
-                paths: args.input.paths.clone(),
-                strict: args.input.strict,
+                paths: args.paths.clone(),
+                strict: args.strict,
                 progress,
             };
-            let mut cfg = cfg;
-            if args.report.is_some() {
-                cfg.report.html = args.report.clone();
-            }
-            if args.csv_dir.is_some() {
-                cfg.report.csv_dir = args.csv_dir.clone();
-            }
             let (mut sinks, _) = build_sinks(&cfg, &args.alerts, None, true)?;
             if cfg.report.html.is_some() || cfg.report.csv_dir.is_some() {
                 sinks.push(Box::new(credwatch::report::ReportSink::new(
@@ -121,32 +131,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )));
             }
             let stats = drivers::scan(&cfg, &opts, &mut sinks)?;
-            if !args.input.quiet {
+            if !args.decode.quiet {
                 eprint!("{}", stats.render());
             }
             Ok(exit_code(&stats, args.fail_on_alert))
         }
         Command::Parse(args) => {
-            let cfg = args.input.config()?;
+            let cfg = args.decode.config()?;
             let opts = RunOptions {
-                paths: args.input.paths.clone(),
-                strict: args.input.strict,
+                paths: args.paths.clone(),
+                strict: args.strict,
                 progress: None,
             };
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
             let stats = drivers::parse(&cfg, &opts, args.rejects, &mut out)?;
-            if !args.input.quiet {
+            if !args.decode.quiet {
                 eprint!("{}", stats.render());
             }
             Ok(exit_code(&stats, false))
         }
         Command::Tail(args) => run_tail(args),
         Command::Explain(args) => {
-            let cfg = args.input.config()?;
+            let cfg = args.decode.config()?;
             let opts = RunOptions {
-                paths: args.input.paths.clone(),
-                strict: args.input.strict,
+                paths: args.paths.clone(),
+                strict: args.strict,
                 progress: None,
             };
             let stdout = io::stdout();
@@ -157,7 +167,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     args.id
                 );
             };
-            if !args.input.quiet {
+            if !args.decode.quiet {
                 let a = &found.alert;
                 eprintln!(
                     "{} {} {}: {}\n{} events of {} {} from {} to {}",
@@ -219,7 +229,7 @@ impl drivers::Progress for Bar {
 }
 
 /// Operational logs (tracing) on stderr, as text or JSON; RUST_LOG filters (default info).
-fn init_logging(format: &str) -> Result<()> {
+fn init_logging(format: LogFormat) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -227,12 +237,11 @@ fn init_logging(format: &str) -> Result<()> {
         .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr);
     match format {
-        "text" => builder.try_init().map_err(|e| anyhow::anyhow!("{e}")),
-        "json" => builder
+        LogFormat::Text => builder.try_init().map_err(|e| anyhow::anyhow!("{e}")),
+        LogFormat::Json => builder
             .json()
             .try_init()
             .map_err(|e| anyhow::anyhow!("{e}")),
-        other => anyhow::bail!("--log-format must be text or json, not {other:?}"),
     }
 }
 
@@ -265,11 +274,8 @@ fn build_sinks(
         .map_or("stdout".to_string(), |p| p.display().to_string());
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonlSink::new(out, target, flush_each))];
     let mut stats = Vec::new();
+    // (clap refuses --webhook-format and --webhook-secret-file without --webhook.)
     if args.webhooks.is_empty() {
-        anyhow::ensure!(
-            args.webhook_secret_file.is_none() && args.webhook_format.is_none(),
-            "--webhook-format and --webhook-secret-file need --webhook URL"
-        );
         return Ok((sinks, stats));
     }
     let secret = credwatch::sink::load_secret(
@@ -279,11 +285,8 @@ fn build_sinks(
     for url in &args.webhooks {
         let mut wc: WebhookConfig = cfg.webhook.clone();
         wc.url = url.clone();
-        if let Some(f) = &args.webhook_format {
-            wc.format = f
-                .parse::<WebhookFormat>()
-                .map_err(anyhow::Error::msg)
-                .context("--webhook-format")?;
+        if let Some(f) = args.webhook_format {
+            wc.format = f.into();
         }
         wc.secret = secret.clone();
         wc.spool_dir = state_dir.map(|d| credwatch::sink::spool_dir_for(d, url));
@@ -296,14 +299,9 @@ fn build_sinks(
 }
 
 fn run_tail(args: cli::TailArgs) -> Result<ExitCode> {
-    anyhow::ensure!(!args.input.strict, "--strict applies to scan, not tail");
-    anyhow::ensure!(
-        args.checkpoint_interval > 0.0 && args.checkpoint_interval.is_finite(),
-        "--checkpoint-interval must be a positive number of seconds"
-    );
-    let cfg = args.input.config()?;
+    let cfg = args.config()?;
     let mut follow = cfg.tail.clone();
-    follow.paths = args.input.paths.clone();
+    follow.paths = args.paths.clone();
     follow.from_start |= args.from_start;
     if args.poll {
         follow.use_notify = false;
@@ -334,7 +332,7 @@ fn run_tail(args: cli::TailArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, stop.clone()).context("installing a signal handler")?;
     }
     let report = drivers::tail(&cfg, &opts, &mut sinks, &metrics, &stop)?;
-    if !args.input.quiet {
+    if !args.decode.quiet {
         eprint!("{}", report.stats.render());
         eprintln!(
             "tail: {} checkpoints, {} files resumed, {} detectors restored, {} alerts not sent again, \
