@@ -195,8 +195,10 @@ pub struct Alert {
     /// What it is about.
     pub entity: Entity,
     /// Event time of the first event in the evidence.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub first_seen: Timestamp,
     /// Event time of the last event in the evidence.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub last_seen: Timestamp,
     /// The entity's ASN, when an ASN database is loaded.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -395,7 +395,7 @@ impl CompromiseDetector {
             )
         };
         let mut evidence = Map::new();
-        evidence.insert("login_time".into(), json!(s.ts));
+        evidence.insert("login_time".into(), json!(s.ts.to_string()));
         evidence.insert("ip".into(), json!(s.ip.map(|i| i.to_string())));
         evidence.insert("asn".into(), json!(s.asn.map(|a| a.0)));
         evidence.insert("ip_new".into(), json!(s.ip_new));

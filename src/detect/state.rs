@@ -3,7 +3,7 @@
 //! A snapshot is `{"version": 2, "detector": "stuffing.ip", "state": {...}}`, where `state` is
 //! the detector struct serialized without its config, and `detector` its rule id (two detectors
 //! can have state of the same shape: a snapshot restores only into its own type). Everything is serialized exactly: timestamps as millisecond
-//! counts and address hashes as 64-bit numbers ([`crate::time`]'s snapshot format), floats as
+//! counts and address hashes as 64-bit numbers (their `Serialize`; people's forms are opt-in), floats as
 //! their shortest round-trip text (serde_json's default float parsing can be off by one ulp),
 //! hash maps whose keys are not strings or numbers as `[key, value]` pairs.
 
@@ -36,12 +36,10 @@ pub(crate) fn snapshot<T: Serialize>(
     detector: &'static str,
     state: &T,
 ) -> Result<Value, StateError> {
-    crate::time::with_snapshot_format(|| {
-        serde_json::to_value(Envelope {
-            version: VERSION,
-            detector,
-            state,
-        })
+    serde_json::to_value(Envelope {
+        version: VERSION,
+        detector,
+        state,
     })
     .map_err(|e| StateError {
         detector,
@@ -56,16 +54,14 @@ pub(crate) fn write<T: Serialize>(
     state: &T,
     out: &mut dyn std::io::Write,
 ) -> Result<(), StateError> {
-    crate::time::with_snapshot_format(|| {
-        serde_json::to_writer(
-            out,
-            &Envelope {
-                version: VERSION,
-                detector,
-                state,
-            },
-        )
-    })
+    serde_json::to_writer(
+        out,
+        &Envelope {
+            version: VERSION,
+            detector,
+            state,
+        },
+    )
     .map_err(|e| StateError {
         detector,
         message: format!("snapshot: {e}"),

@@ -185,7 +185,7 @@ fn severity(chain: &Chain) -> Severity {
 
 fn step_json(s: &Step) -> Value {
     json!({
-        "time": s.ts,
+        "time": s.ts.to_string(),
         "event": s.kind.as_str(),
         "ip": s.ip.map(|i| i.to_string()),
         "asn": s.asn.map(|a| a.0),
@@ -200,8 +200,8 @@ fn orders_json(o: &Orders) -> Value {
         totals.insert(c.clone(), json!((v * 100.0).round() / 100.0));
     }
     json!({
-        "time": o.first,
-        "last": o.last,
+        "time": o.first.map(|t| t.to_string()),
+        "last": o.last.map(|t| t.to_string()),
         "event": "order",
         "count": o.count,
         "marketplace": o.marketplace,
