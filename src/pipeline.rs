@@ -31,7 +31,7 @@ use crate::decode::{Decoder, DecoderFactory, Format};
 use crate::dedup::OverlapDedup;
 use crate::detect::{
     BruteforceAccountDetector, CompromiseDetector, Detector, HistoryConfig, LoginHistories,
-    OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector, SHARDS, ShardKey,
+    OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector, RuleState, SHARDS, ShardKey,
     ShardedDetector, StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector, TaggedAlert,
     TakeoverDetector,
 };
@@ -775,19 +775,19 @@ impl<'a> Engine<'a> {
 
     /// Everything that holds per-key state, for checkpoints, the memory budget and the
     /// counters: the detectors, then the shared login history.
-    pub(crate) fn states(&self) -> impl Iterator<Item = &dyn Detector> {
+    pub(crate) fn states(&self) -> impl Iterator<Item = &dyn RuleState> {
         self.detectors
             .iter()
-            .map(|d| d.as_ref())
-            .chain(self.history.iter().map(|h| h as &dyn Detector))
+            .map(|d| d.as_ref() as &dyn RuleState)
+            .chain(self.history.iter().map(|h| h as &dyn RuleState))
     }
 
     /// [`Engine::states`], to restore or evict.
-    pub(crate) fn states_mut(&mut self) -> impl Iterator<Item = &mut dyn Detector> {
+    pub(crate) fn states_mut(&mut self) -> impl Iterator<Item = &mut dyn RuleState> {
         self.detectors
             .iter_mut()
-            .map(|d| d.as_mut() as &mut dyn Detector)
-            .chain(self.history.iter_mut().map(|h| h as &mut dyn Detector))
+            .map(|d| d.as_mut() as &mut dyn RuleState)
+            .chain(self.history.iter_mut().map(|h| h as &mut dyn RuleState))
     }
 
     /// Scan mode: detection in parallel. The detectors that do not act on other detectors'
@@ -935,7 +935,7 @@ impl<'a> Engine<'a> {
             stats.peak_state_by_detector = self
                 .states()
                 .zip(&sizes)
-                .map(|(d, b)| (d.name(), *b as u64))
+                .map(|(d, b)| (d.state_name(), *b as u64))
                 .collect();
         }
         // Measuring walks every key, so it is done rarely while far below the budget and often

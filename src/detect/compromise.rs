@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::{Detector, Episodes, evict_oldest};
+use crate::detect::{Detector, Episodes, RuleState, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{HOUR, MINUTE, SECOND, Span, Timestamp};
 use crate::window::address::fingerprint;
@@ -454,8 +454,6 @@ impl CompromiseDetector {
 }
 
 impl Detector for CompromiseDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::CompromiseLogin.as_str()
     }
@@ -630,6 +628,14 @@ impl Detector for CompromiseDetector {
             .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
         self.sweep();
     }
+}
+
+impl RuleState for CompromiseDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         // Estimated from lengths and typical per-entry heap (walking millions of keys at every

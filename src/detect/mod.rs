@@ -46,8 +46,11 @@ pub const MAX_REPEAT: u32 = 10_000;
 /// An alert of [`Detector::observe_batch`]: (index of its event in the batch, repeat, alert).
 pub type TaggedAlert = (u32, u32, Alert);
 
-/// A detection rule over the event stream.
-pub trait Detector: Send {
+/// A detection rule over the event stream: what it does with each event, with other rules'
+/// alerts and with the passing of event time. What it keeps, and how that is saved and
+/// bounded, is its [`RuleState`] (a supertrait, so that the engine can hand every rule to the
+/// checkpoint and the memory budget as a `&dyn RuleState`).
+pub trait Detector: RuleState {
     /// The rule id this detector emits (`stuffing.ip`).
     fn name(&self) -> &'static str;
 
@@ -88,39 +91,46 @@ pub trait Detector: Send {
     /// (and at the end of input), so windows can expire. Calling it twice with the same
     /// watermark has no further effect.
     fn advance(&mut self, _watermark: Timestamp, _out: &mut Vec<Alert>) {}
+}
 
-    /// Approximate bytes held by this detector's per-key state, for the memory budget.
-    fn state_bytes(&self) -> usize {
-        0
-    }
+/// State kept across events: saved in checkpoints, measured against the memory budget, counted
+/// in the run summary. Every rule has one (through [`Detector`]); the engine's own services
+/// (the shared [`LoginHistories`]) have only this.
+///
+/// The memory methods have no default: a state that forgot them would escape the budget.
+pub trait RuleState: Send {
+    /// The name the state goes by in checkpoints (`<name>.json`) and summaries: the rule id,
+    /// or `login.history`.
+    fn state_name(&self) -> &'static str;
+
+    /// Approximate bytes held by the per-key state, for the memory budget.
+    fn state_bytes(&self) -> usize;
 
     /// Evicts the least recently active keys until the state holds about `bytes` or less.
-    /// Returns how many keys were evicted. Called by the pipeline when the detectors together
-    /// exceed the memory budget.
-    fn evict_to(&mut self, _bytes: usize) -> u64 {
-        0
-    }
+    /// Returns how many keys were evicted. Called by the engine when the states together
+    /// exceed the memory budget. A state bounded otherwise may evict nothing (and say why).
+    fn evict_to(&mut self, bytes: usize) -> u64;
 
     /// Counters for the run summary, such as keys tracked and keys evicted.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
 
-    /// The detector's whole state (not its config), for a checkpoint: a JSON value
-    /// `{"version": 2, "detector": "<rule id>", "state": ...}` (see [`state`]).
+    /// The whole state (not its config), for a checkpoint: a JSON value
+    /// `{"version": 2, "detector": "<name>", "state": ...}` (see [`state`]).
     fn snapshot(&self) -> Result<serde_json::Value, StateError>;
 
-    /// Replaces the state with a snapshot taken by the same detector type (the config stays
-    /// the one this detector was built with). On error the detector is unchanged; a snapshot
-    /// of another format version is an error, and the caller then starts fresh.
+    /// Replaces the state with a snapshot taken by the same type (the config stays the one
+    /// this value was built with). On error the state is unchanged; a snapshot of another
+    /// format version is an error, and the caller then starts fresh.
     fn restore(&mut self, state: serde_json::Value) -> Result<(), StateError>;
 
-    /// [`Detector::snapshot`] written to `out` as JSON text (the same document), without
+    /// [`RuleState::snapshot`] written to `out` as JSON text (the same document), without
     /// building the value tree: for a large state that tree costs several times the text in
     /// memory and about half the time. Pass a buffered writer.
     fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError>;
 
-    /// [`Detector::restore`] from the JSON text of a snapshot, without a value tree.
+    /// [`RuleState::restore`] from the JSON text of a snapshot, without a value tree.
     fn read_snapshot(&mut self, text: &[u8]) -> Result<(), StateError>;
 }
 

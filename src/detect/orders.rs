@@ -18,7 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    threshold_json,
 };
 use crate::event::{AccountKey, AddressHash, AuthEvent, EventKind, Outcome};
 use crate::time::{DAY, HOUR, Span, Timestamp};
@@ -259,8 +260,6 @@ impl OrdersBulkDetector {
 }
 
 impl Detector for OrdersBulkDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::OrdersBulk.as_str()
     }
@@ -491,6 +490,14 @@ impl Detector for OrdersBulkDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for OrdersBulkDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.accounts)
@@ -589,8 +596,6 @@ fn step(s: Severity, up: bool) -> Severity {
 }
 
 impl Detector for OrdersDropAddressDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::OrdersDropAddress.as_str()
     }
@@ -728,6 +733,14 @@ impl Detector for OrdersDropAddressDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for OrdersDropAddressDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.ship_tos)

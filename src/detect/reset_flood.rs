@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    threshold_json,
 };
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
@@ -413,8 +414,6 @@ impl ResetFloodDetector {
 }
 
 impl Detector for ResetFloodDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::ResetFlood.as_str()
     }
@@ -455,6 +454,14 @@ impl Detector for ResetFloodDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for ResetFloodDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.ips) + map_bytes(&self.accounts)

@@ -19,7 +19,7 @@ use crate::error::StateError;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
-use super::{Detector, TaggedAlert};
+use super::{Detector, RuleState, TaggedAlert};
 
 /// Instances per sharded rule. Eight keeps both cores of a small machine busy with room for
 /// uneven shards, and is cheap on one core (a shard costs a few empty tables).
@@ -175,6 +175,12 @@ impl Detector for ShardedDetector {
         for d in &mut self.shards {
             d.advance(watermark, out);
         }
+    }
+}
+
+impl RuleState for ShardedDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
     }
 
     fn state_bytes(&self) -> usize {

@@ -229,7 +229,7 @@ pub(crate) mod exact_f64_pairs {
     }
 }
 
-/// Implements [`super::Detector::snapshot`] and [`super::Detector::restore`] for a detector
+/// Implements [`super::RuleState`]'s snapshot methods for a detector
 /// struct that derives `Serialize` and `Deserialize` with `#[serde(skip)] cfg`.
 macro_rules! snapshot_methods {
     () => {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, map_bytes};
 use crate::event::{Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Timestamp};
 
@@ -89,6 +89,24 @@ impl Default for StuffingGlobalConfig {
 struct AddressMinute {
     failures: u32,
     asn: Option<Asn>,
+}
+
+impl HeapSize for AddressMinute {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for (u64, Option<Asn>) {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for (u64, u64) {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// The open minute.
@@ -446,8 +464,6 @@ impl StuffingGlobalDetector {
 }
 
 impl Detector for StuffingGlobalDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::StuffingGlobal.as_str()
     }
@@ -508,6 +524,30 @@ impl Detector for StuffingGlobalDetector {
             return;
         }
         self.roll_to(watermark.0.div_euclid(MINUTE), out);
+    }
+}
+
+impl RuleState for StuffingGlobalDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
+
+    fn state_bytes(&self) -> usize {
+        let burst = self
+            .burst
+            .as_ref()
+            .map_or(0, |b| map_bytes(&b.addresses) + map_bytes(&b.asns));
+        map_bytes(&self.minute.addresses)
+            + burst
+            + self.history.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
+    /// Nothing: the open minute and a burst are bounded by `max_tracked_addresses` (beyond it
+    /// addresses are only counted), and dropping some would change the minute's counts.
+    fn evict_to(&mut self, _bytes: usize) -> u64 {
+        0
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

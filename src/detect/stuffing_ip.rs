@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, threshold_json};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Span, Timestamp};
 use crate::window::KeyHasher;
@@ -149,8 +149,6 @@ impl StuffingIpDetector {
 }
 
 impl Detector for StuffingIpDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::StuffingIp.as_str()
     }
@@ -361,6 +359,14 @@ impl Detector for StuffingIpDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for StuffingIpDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         self.ips.bytes(HeapSize::heap_bytes)

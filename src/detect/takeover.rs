@@ -22,7 +22,9 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use crate::detect::history::Recent;
-use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
+use crate::detect::{
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+};
 use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
 use crate::time::{HOUR, Span, Timestamp};
 use crate::window::KeyHasher;
@@ -214,8 +216,6 @@ fn orders_json(o: &Orders) -> Value {
 }
 
 impl Detector for TakeoverDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::TakeoverSequence.as_str()
     }
@@ -477,6 +477,14 @@ impl Detector for TakeoverDetector {
             .close_quiet(self.watermark, self.cfg.max_span.millis());
         self.sweep();
     }
+}
+
+impl RuleState for TakeoverDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.accounts)
