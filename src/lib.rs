@@ -18,6 +18,7 @@ pub mod live;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
+pub mod rules;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -64,6 +64,27 @@ impl ShardKey {
     }
 }
 
+/// A rule whose state is wholly per `key`: as [`SHARDS`] instances, each with its share of the
+/// rule's key limit (`limit`), or (`shard` false) as one.
+pub fn per_key_rule<C: Clone + Send + Sync + 'static>(
+    shard: bool,
+    key: ShardKey,
+    cfg: &C,
+    limit: fn(&mut C) -> &mut usize,
+    make: fn(C) -> Box<dyn Detector>,
+) -> Box<dyn Detector> {
+    if !shard {
+        return make(cfg.clone());
+    }
+    let mut share = cfg.clone();
+    let n = limit(&mut share);
+    *n = n.div_ceil(SHARDS);
+    Box::new(ShardedDetector::new(
+        key,
+        Box::new(move || make(share.clone())),
+    ))
+}
+
 /// Builds one shard's instance (with its share of the rule's key limits).
 pub type ShardFactory = Box<dyn Fn() -> Box<dyn Detector> + Send + Sync>;
 
@@ -322,8 +343,8 @@ impl RuleState for ShardedDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{TakeoverConfig, TakeoverDetector};
     use crate::event::{AccountKey, EventKind, LineMeta, Outcome};
+    use crate::rules::takeover_sequence::{TakeoverConfig, TakeoverDetector};
     use crate::time::Timestamp;
 
     fn login(t: i64, account: &str) -> AuthEvent {
