@@ -9,8 +9,9 @@ use credwatch::decode::access::{AccessConfig, AccessDecoder, split_access_line};
 use credwatch::decode::delimited::{CsvConfig, CsvDecoder};
 use credwatch::decode::json::{JsonConfig, JsonDecoder};
 use credwatch::decode::sshd::{SshdConfig, SshdDecoder};
-use credwatch::detect::{Detector, StuffingIpConfig, StuffingIpDetector};
+use credwatch::detect::Detector;
 use credwatch::event::{AccountKey, AuthEvent, EventKind, FailureReason, LineMeta, Outcome};
+use credwatch::rules::stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 use credwatch::time::Timestamp;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

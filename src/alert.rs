@@ -13,58 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::event::Asn;
 use crate::time::Timestamp;
 
-/// A detection rule, by its stable id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rule {
-    /// One address fails logins against many distinct accounts.
-    StuffingIp,
-    /// One ASN shows many failing addresses and accounts while each address stays low.
-    StuffingAsn,
-    /// Site-wide failure rates jump above their baseline.
-    StuffingGlobal,
-    /// One account fails many times.
-    BruteforceAccount,
-    /// A successful login from an attacking source.
-    CompromiseLogin,
-    /// Reset → change → order from new addresses.
-    TakeoverSequence,
-    /// Many orders or a high total in a short window.
-    OrdersBulk,
-    /// One ship-to receives orders from many accounts.
-    OrdersDropAddress,
-    /// Many password resets or security codes.
-    ResetFlood,
-}
-
-impl Rule {
-    /// Every rule, in the order of `alerts.md`.
-    pub const ALL: [Rule; 9] = [
-        Rule::StuffingIp,
-        Rule::StuffingAsn,
-        Rule::StuffingGlobal,
-        Rule::BruteforceAccount,
-        Rule::CompromiseLogin,
-        Rule::TakeoverSequence,
-        Rule::OrdersBulk,
-        Rule::OrdersDropAddress,
-        Rule::ResetFlood,
-    ];
-
-    /// The stable rule id.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::StuffingIp => "stuffing.ip",
-            Rule::StuffingAsn => "stuffing.asn",
-            Rule::StuffingGlobal => "stuffing.global",
-            Rule::BruteforceAccount => "bruteforce.account",
-            Rule::CompromiseLogin => "compromise.login",
-            Rule::TakeoverSequence => "takeover.sequence",
-            Rule::OrdersBulk => "orders.bulk",
-            Rule::OrdersDropAddress => "orders.drop_address",
-            Rule::ResetFlood => "reset.flood",
-        }
-    }
-}
+/// A detection rule, by its stable id: generated from the registry in [`crate::rules`].
+pub use crate::rules::Rule;
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -195,8 +145,10 @@ pub struct Alert {
     /// What it is about.
     pub entity: Entity,
     /// Event time of the first event in the evidence.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub first_seen: Timestamp,
     /// Event time of the last event in the evidence.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub last_seen: Timestamp,
     /// The entity's ASN, when an ASN database is loaded.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -365,13 +365,21 @@ impl fmt::Display for AddressHash {
 }
 
 impl Serialize for AddressHash {
-    /// The short display form, or the full 64 bits inside a detector snapshot
-    /// ([`crate::time`]'s snapshot format).
+    /// The full 64 bits, so that detector state restores losslessly. Output meant for people
+    /// (`parse`, evidence) uses the short display form instead: [`AddressHash::display_opt`] on
+    /// fields, `to_string()` elsewhere.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if crate::time::in_snapshot_format() {
-            s.serialize_u64(self.0)
-        } else {
-            s.collect_str(self)
+        s.serialize_u64(self.0)
+    }
+}
+
+impl AddressHash {
+    /// Serializes an optional hash in its short display form, for
+    /// `#[serde(serialize_with = "AddressHash::display_opt")]` on fields written for people.
+    pub fn display_opt<S: Serializer>(h: &Option<AddressHash>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => s.collect_str(h),
+            None => s.serialize_none(),
         }
     }
 }
@@ -403,13 +411,22 @@ pub struct EventDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seller: Option<Box<str>>,
     /// Where the order ships to, hashed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "AddressHash::display_opt"
+    )]
     pub ship_to: Option<AddressHash>,
     /// The new shipping address of an `address_change`, hashed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "AddressHash::display_opt"
+    )]
     pub address: Option<AddressHash>,
     /// The new e-mail of an `email_change`, hashed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "AddressHash::display_opt"
+    )]
     pub new_email: Option<AddressHash>,
 }
 
@@ -437,6 +454,7 @@ pub struct LineMeta {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuthEvent {
     /// Event time.
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub ts: Timestamp,
     /// What happened.
     #[serde(rename = "event")]
@@ -677,8 +695,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<Asn>("14061").unwrap(), Asn(14061));
         // An address hash prints 48 bits for people and keeps all 64 in a snapshot.
         let h = AddressHash(0xfedc_ba98_7654_3210);
-        assert_eq!(serde_json::to_string(&h).unwrap(), r#""fedcba987654""#);
-        let exact = crate::time::with_snapshot_format(|| serde_json::to_string(&h)).unwrap();
+        assert_eq!(h.to_string(), "fedcba987654");
+        let exact = serde_json::to_string(&h).unwrap();
         assert_eq!(exact, "18364758544493064720");
         assert_eq!(serde_json::from_str::<AddressHash>(&exact).unwrap(), h);
         assert!(serde_json::from_str::<AddressHash>(r#""fedcba987654""#).is_err());

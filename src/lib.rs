@@ -19,6 +19,7 @@ pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod report;
+pub mod rules;
 pub mod sink;
 pub mod source;
 pub mod stats;

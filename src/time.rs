@@ -6,7 +6,6 @@
 //! the clock (for elapsed-time reporting and syslog year inference), and clippy forbids
 //! `SystemTime::now` everywhere else.
 
-use std::cell::Cell;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -111,14 +110,26 @@ impl fmt::Display for Timestamp {
 }
 
 impl Serialize for Timestamp {
-    /// RFC 3339 text (the alert contract), or the exact millisecond count inside
-    /// `with_snapshot_format`.
+    /// The exact millisecond count, so that detector state (where timestamps sit deep inside
+    /// tuples, queues and generic containers) restores losslessly: a watermark of `i64::MIN` has
+    /// no RFC 3339 form. Output meant for people (alerts, `parse`) says so on its fields with
+    /// `#[serde(serialize_with = "crate::time::rfc3339")]` ([`rfc3339`], [`rfc3339_opt`]).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if in_snapshot_format() {
-            s.serialize_i64(self.0)
-        } else {
-            s.collect_str(self)
-        }
+        s.serialize_i64(self.0)
+    }
+}
+
+/// Serializes a [`Timestamp`] as RFC 3339 text (the alert contract's form), for
+/// `#[serde(serialize_with = "crate::time::rfc3339")]`.
+pub fn rfc3339<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+/// [`rfc3339`] for an optional timestamp (`null` when absent).
+pub fn rfc3339_opt<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
     }
 }
 
@@ -146,34 +157,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         }
         d.deserialize_any(Visitor)
     }
-}
-
-thread_local! {
-    /// Set while detector state is being serialized (see [`with_snapshot_format`]).
-    static SNAPSHOT_FORMAT: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` with the types whose `Serialize` is written for people ([`Timestamp`] as RFC 3339,
-/// [`crate::event::AddressHash`] as 12 hex digits) serializing their exact value instead, so a
-/// detector snapshot restores losslessly (a watermark of `i64::MIN` has no RFC 3339 form, an
-/// address hash is 64 bits). A flag rather than `#[serde(with)]` on every field because
-/// timestamps sit deep inside tuples, queues and generic containers of every detector's state;
-/// the alert contract's output is unchanged outside `f`.
-pub(crate) fn with_snapshot_format<R>(f: impl FnOnce() -> R) -> R {
-    /// Restores the previous flag even if `f` panics.
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            SNAPSHOT_FORMAT.with(|c| c.set(self.0));
-        }
-    }
-    let _reset = Reset(SNAPSHOT_FORMAT.with(|c| c.replace(true)));
-    f()
-}
-
-/// True inside [`with_snapshot_format`].
-pub(crate) fn in_snapshot_format() -> bool {
-    SNAPSHOT_FORMAT.with(Cell::get)
 }
 
 /// Whether `year` is a Gregorian leap year.
@@ -451,21 +434,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_serialize_for_people_and_exactly_in_snapshots() {
+    fn timestamps_serialize_exactly_and_for_people_on_request() {
+        #[derive(Serialize)]
+        struct ForPeople {
+            #[serde(serialize_with = "rfc3339")]
+            at: Timestamp,
+            #[serde(serialize_with = "rfc3339_opt")]
+            maybe: Option<Timestamp>,
+        }
         let t = Timestamp(1_763_633_702_123);
+        let people = ForPeople {
+            at: t,
+            maybe: Some(t),
+        };
         assert_eq!(
-            serde_json::to_string(&t).unwrap(),
-            r#""2025-11-20T10:15:02.123Z""#
+            serde_json::to_string(&people).unwrap(),
+            r#"{"at":"2025-11-20T10:15:02.123Z","maybe":"2025-11-20T10:15:02.123Z"}"#
         );
-        let exact = with_snapshot_format(|| serde_json::to_string(&t)).unwrap();
+        let none = ForPeople { at: t, maybe: None };
+        assert!(
+            serde_json::to_string(&none)
+                .unwrap()
+                .ends_with(r#""maybe":null}"#)
+        );
+        let exact = serde_json::to_string(&t).unwrap();
         assert_eq!(exact, "1763633702123");
-        // The flag is scoped: outside it, the contract's text again.
-        assert!(!in_snapshot_format());
         for text in [exact.as_str(), r#""2025-11-20T10:15:02.123Z""#] {
             assert_eq!(serde_json::from_str::<Timestamp>(text).unwrap(), t);
         }
         // A sentinel with no RFC 3339 form survives a snapshot.
-        let min = with_snapshot_format(|| serde_json::to_string(&Timestamp(i64::MIN))).unwrap();
+        let min = serde_json::to_string(&Timestamp(i64::MIN)).unwrap();
         assert_eq!(
             serde_json::from_str::<Timestamp>(&min).unwrap(),
             Timestamp(i64::MIN)

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use credwatch::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use credwatch::decode::Decoder;
 use credwatch::decode::json::{JsonConfig, JsonDecoder};
-use credwatch::detect::{
-    CompromiseConfig, CompromiseDetector, Detector, HistoryConfig, LoginHistories,
-    StuffingIpConfig, StuffingIpDetector, TakeoverConfig, TakeoverDetector,
-};
+use credwatch::detect::{Detector, HistoryConfig, LoginHistories};
 use credwatch::enrich::Enricher;
 use credwatch::enrich::asn::{AsnDb, AsnEnricher};
 use credwatch::event::LineMeta;
+use credwatch::rules::compromise_login::{CompromiseConfig, CompromiseDetector};
+use credwatch::rules::stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
+use credwatch::rules::takeover_sequence::{TakeoverConfig, TakeoverDetector};
 use credwatch::time::{MINUTE, Timestamp, parse_rfc3339};
 
 use crate::util::*;

@@ -16,8 +16,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::Alert;
-use crate::detect::{Detector, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
+use crate::detect::{HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes};
 use crate::error::StateError;
 use crate::event::{Asn, AuthEvent, EventKind, LoginContext, Outcome};
 use crate::time::Timestamp;
@@ -236,13 +235,10 @@ impl LoginHistories {
     }
 }
 
-impl Detector for LoginHistories {
-    fn name(&self) -> &'static str {
+impl RuleState for LoginHistories {
+    fn state_name(&self) -> &'static str {
         NAME
     }
-
-    /// Nothing: the history is kept by [`LoginHistories::annotate`], ahead of the detectors.
-    fn observe(&mut self, _ev: &AuthEvent, _out: &mut Vec<Alert>) {}
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.accounts)

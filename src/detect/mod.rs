@@ -1,43 +1,32 @@
-//! Detectors: the only stateful stage.
+//! Detection machinery: what every rule is made of, and what the engine runs them with.
 //!
 //! A detector receives normalized events in event-time order and emits alerts. It owns its
 //! windows, never reads files or the wall clock, and never knows which log format an event came
 //! from. The same events in the same order always give the same alerts.
+//!
+//! The rules themselves live in [`crate::rules`], one folder each. This module holds what is
+//! shared and is no rule: the traits ([`Detector`], [`RuleState`], [`RuleConfig`]), episodes,
+//! sharding, the snapshot envelope and the login history the engine keeps for the rules. It
+//! stays a module of its own rather than `rules/common/` because the engine depends on it and
+//! must not depend on any one rule: `detect` is the contract between the two, `rules` the
+//! plug-ins. A rule imports from here; nothing here imports a rule.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use crate::alert::Alert;
-use crate::error::StateError;
+use crate::error::{ConfigError, StateError};
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
-pub mod bruteforce_account;
-pub mod compromise;
 pub mod episode;
 pub mod history;
-pub mod orders;
-pub mod reset_flood;
 pub mod shard;
 pub mod state;
-pub mod stuffing_asn;
-pub mod stuffing_global;
-pub mod stuffing_ip;
-pub mod takeover;
 
-pub use bruteforce_account::{BruteforceAccountConfig, BruteforceAccountDetector};
-pub use compromise::{CompromiseConfig, CompromiseDetector};
 pub use episode::{Episode, Episodes};
 pub use history::{HistoryConfig, LoginHistories};
-pub use orders::{
-    OrdersBulkConfig, OrdersBulkDetector, OrdersDropAddressConfig, OrdersDropAddressDetector,
-};
-pub use reset_flood::{ResetFloodConfig, ResetFloodDetector};
-pub use shard::{SHARDS, ShardFactory, ShardKey, ShardedDetector};
-pub use stuffing_asn::{StuffingAsnConfig, StuffingAsnDetector};
-pub use stuffing_global::{StuffingGlobalConfig, StuffingGlobalDetector};
-pub use stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
-pub use takeover::{TakeoverConfig, TakeoverDetector};
+pub use shard::{SHARDS, ShardFactory, ShardKey, ShardedDetector, per_key_rule};
 
 /// A single line repeated more often than this (sshd's `message repeated N times`) is observed
 /// this many times: the count is attacker-influenced and must not stall the run.
@@ -46,8 +35,11 @@ pub const MAX_REPEAT: u32 = 10_000;
 /// An alert of [`Detector::observe_batch`]: (index of its event in the batch, repeat, alert).
 pub type TaggedAlert = (u32, u32, Alert);
 
-/// A detection rule over the event stream.
-pub trait Detector: Send {
+/// A detection rule over the event stream: what it does with each event, with other rules'
+/// alerts and with the passing of event time. What it keeps, and how that is saved and
+/// bounded, is its [`RuleState`] (a supertrait, so that the engine can hand every rule to the
+/// checkpoint and the memory budget as a `&dyn RuleState`).
+pub trait Detector: RuleState {
     /// The rule id this detector emits (`stuffing.ip`).
     fn name(&self) -> &'static str;
 
@@ -88,40 +80,85 @@ pub trait Detector: Send {
     /// (and at the end of input), so windows can expire. Calling it twice with the same
     /// watermark has no further effect.
     fn advance(&mut self, _watermark: Timestamp, _out: &mut Vec<Alert>) {}
+}
 
-    /// Approximate bytes held by this detector's per-key state, for the memory budget.
-    fn state_bytes(&self) -> usize {
-        0
-    }
+/// State kept across events: saved in checkpoints, measured against the memory budget, counted
+/// in the run summary. Every rule has one (through [`Detector`]); the engine's own services
+/// (the shared [`LoginHistories`]) have only this.
+///
+/// The memory methods have no default: a state that forgot them would escape the budget.
+pub trait RuleState: Send {
+    /// The name the state goes by in checkpoints (`<name>.json`) and summaries: the rule id,
+    /// or `login.history`.
+    fn state_name(&self) -> &'static str;
+
+    /// Approximate bytes held by the per-key state, for the memory budget.
+    fn state_bytes(&self) -> usize;
 
     /// Evicts the least recently active keys until the state holds about `bytes` or less.
-    /// Returns how many keys were evicted. Called by the pipeline when the detectors together
-    /// exceed the memory budget.
-    fn evict_to(&mut self, _bytes: usize) -> u64 {
-        0
-    }
+    /// Returns how many keys were evicted. Called by the engine when the states together
+    /// exceed the memory budget. A state bounded otherwise may evict nothing (and say why).
+    fn evict_to(&mut self, bytes: usize) -> u64;
 
     /// Counters for the run summary, such as keys tracked and keys evicted.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
 
-    /// The detector's whole state (not its config), for a checkpoint: a JSON value
-    /// `{"version": 2, "detector": "<rule id>", "state": ...}` (see [`state`]).
+    /// The whole state (not its config), for a checkpoint: a JSON value
+    /// `{"version": 2, "detector": "<name>", "state": ...}` (see [`state`]).
     fn snapshot(&self) -> Result<serde_json::Value, StateError>;
 
-    /// Replaces the state with a snapshot taken by the same detector type (the config stays
-    /// the one this detector was built with). On error the detector is unchanged; a snapshot
-    /// of another format version is an error, and the caller then starts fresh.
+    /// Replaces the state with a snapshot taken by the same type (the config stays the one
+    /// this value was built with). On error the state is unchanged; a snapshot of another
+    /// format version is an error, and the caller then starts fresh.
     fn restore(&mut self, state: serde_json::Value) -> Result<(), StateError>;
 
-    /// [`Detector::snapshot`] written to `out` as JSON text (the same document), without
+    /// [`RuleState::snapshot`] written to `out` as JSON text (the same document), without
     /// building the value tree: for a large state that tree costs several times the text in
     /// memory and about half the time. Pass a buffered writer.
     fn write_snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), StateError>;
 
-    /// [`Detector::restore`] from the JSON text of a snapshot, without a value tree.
+    /// [`RuleState::restore`] from the JSON text of a snapshot, without a value tree.
     fn read_snapshot(&mut self, text: &[u8]) -> Result<(), StateError>;
+}
+
+/// A rule's settings (`[detect.<rule>]`): checked once when the config is loaded, then turned
+/// into the rule's detector. The registry ([`crate::rules`]) calls these for every rule.
+pub trait RuleConfig: Send + Sync {
+    /// False when the section turns the rule off (`enabled = false`).
+    fn enabled(&self) -> bool;
+
+    /// Values that parse but make no sense, as an error naming the full key
+    /// (`detect.stuffing_ip.min_distinct_accounts`).
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// The rule's detector; a rule whose state is wholly per key is sharded when `shard` is
+    /// true ([`per_key_rule`]), and one instance otherwise.
+    fn build(&self, shard: bool) -> Box<dyn Detector>;
+
+    /// What the rule needs of the shared login history (the engine keeps one, as large as the
+    /// most demanding enabled rule asks), or `None` when it does not read it.
+    fn history(&self) -> Option<HistoryConfig> {
+        None
+    }
+}
+
+/// A [`crate::error::ConfigError::BadValue`] for `key` (the full key, `detect.<rule>.<field>`).
+pub fn bad_value(key: &str, message: &str) -> ConfigError {
+    ConfigError::BadValue {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The first check that failed, as (failed, full key, message) triples: a rule's list of
+/// nonsense values reads as a table.
+pub fn first_failed(checks: &[(bool, &str, &str)]) -> Result<(), ConfigError> {
+    match checks.iter().find(|c| c.0) {
+        Some((_, key, message)) => Err(bad_value(key, message)),
+        None => Ok(()),
+    }
 }
 
 /// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how

@@ -19,7 +19,7 @@ use crate::error::StateError;
 use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
-use super::{Detector, TaggedAlert};
+use super::{Detector, RuleState, TaggedAlert};
 
 /// Instances per sharded rule. Eight keeps both cores of a small machine busy with room for
 /// uneven shards, and is cheap on one core (a shard costs a few empty tables).
@@ -62,6 +62,27 @@ impl ShardKey {
         // The high bits: foldhash's low bits are weaker for short keys.
         hash.map_or(0, |h| (h >> 32) as usize % SHARDS)
     }
+}
+
+/// A rule whose state is wholly per `key`: as [`SHARDS`] instances, each with its share of the
+/// rule's key limit (`limit`), or (`shard` false) as one.
+pub fn per_key_rule<C: Clone + Send + Sync + 'static>(
+    shard: bool,
+    key: ShardKey,
+    cfg: &C,
+    limit: fn(&mut C) -> &mut usize,
+    make: fn(C) -> Box<dyn Detector>,
+) -> Box<dyn Detector> {
+    if !shard {
+        return make(cfg.clone());
+    }
+    let mut share = cfg.clone();
+    let n = limit(&mut share);
+    *n = n.div_ceil(SHARDS);
+    Box::new(ShardedDetector::new(
+        key,
+        Box::new(move || make(share.clone())),
+    ))
 }
 
 /// Builds one shard's instance (with its share of the rule's key limits).
@@ -175,6 +196,12 @@ impl Detector for ShardedDetector {
         for d in &mut self.shards {
             d.advance(watermark, out);
         }
+    }
+}
+
+impl RuleState for ShardedDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
     }
 
     fn state_bytes(&self) -> usize {
@@ -316,8 +343,8 @@ impl Detector for ShardedDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{TakeoverConfig, TakeoverDetector};
     use crate::event::{AccountKey, EventKind, LineMeta, Outcome};
+    use crate::rules::takeover_sequence::{TakeoverConfig, TakeoverDetector};
     use crate::time::Timestamp;
 
     fn login(t: i64, account: &str) -> AuthEvent {

@@ -3,7 +3,7 @@
 //! A snapshot is `{"version": 2, "detector": "stuffing.ip", "state": {...}}`, where `state` is
 //! the detector struct serialized without its config, and `detector` its rule id (two detectors
 //! can have state of the same shape: a snapshot restores only into its own type). Everything is serialized exactly: timestamps as millisecond
-//! counts and address hashes as 64-bit numbers ([`crate::time`]'s snapshot format), floats as
+//! counts and address hashes as 64-bit numbers (their `Serialize`; people's forms are opt-in), floats as
 //! their shortest round-trip text (serde_json's default float parsing can be off by one ulp),
 //! hash maps whose keys are not strings or numbers as `[key, value]` pairs.
 
@@ -36,12 +36,10 @@ pub(crate) fn snapshot<T: Serialize>(
     detector: &'static str,
     state: &T,
 ) -> Result<Value, StateError> {
-    crate::time::with_snapshot_format(|| {
-        serde_json::to_value(Envelope {
-            version: VERSION,
-            detector,
-            state,
-        })
+    serde_json::to_value(Envelope {
+        version: VERSION,
+        detector,
+        state,
     })
     .map_err(|e| StateError {
         detector,
@@ -56,16 +54,14 @@ pub(crate) fn write<T: Serialize>(
     state: &T,
     out: &mut dyn std::io::Write,
 ) -> Result<(), StateError> {
-    crate::time::with_snapshot_format(|| {
-        serde_json::to_writer(
-            out,
-            &Envelope {
-                version: VERSION,
-                detector,
-                state,
-            },
-        )
-    })
+    serde_json::to_writer(
+        out,
+        &Envelope {
+            version: VERSION,
+            detector,
+            state,
+        },
+    )
     .map_err(|e| StateError {
         detector,
         message: format!("snapshot: {e}"),
@@ -233,7 +229,7 @@ pub(crate) mod exact_f64_pairs {
     }
 }
 
-/// Implements [`super::Detector::snapshot`] and [`super::Detector::restore`] for a detector
+/// Implements [`super::RuleState`]'s snapshot methods for a detector
 /// struct that derives `Serialize` and `Deserialize` with `#[serde(skip)] cfg`.
 macro_rules! snapshot_methods {
     () => {
@@ -275,7 +271,7 @@ pub(crate) mod testing {
     use crate::event::AuthEvent;
     use crate::time::Timestamp;
 
-    /// One call into a detector, as the pipeline makes them.
+    /// One call into a detector, as the engine makes them.
     #[derive(Debug, Clone)]
     pub(crate) enum Input {
         Event(AuthEvent),
@@ -502,7 +498,7 @@ mod tests {
         assert!(serde_json::from_str::<ExactF64>(r#""12,5""#).is_err());
     }
 
-    /// Every event of the sample logs, enriched, in the order the pipeline's detectors see them.
+    /// Every event of the sample logs, enriched, in the order the engine's rules see them.
     fn sample_events() -> Vec<crate::event::AuthEvent> {
         use crate::error::SinkError;
         use crate::event::AuthEvent;
@@ -536,7 +532,7 @@ mod tests {
         Arc::try_unwrap(events).unwrap().into_inner().unwrap()
     }
 
-    /// Feeds the whole detector set as the pipeline does (each event to every detector, then
+    /// Feeds the whole detector set as the engine does (each event to every detector, then
     /// its alerts to every detector's `on_alert`, one level).
     fn feed_set(
         ds: &mut [Box<dyn Detector>],

@@ -27,12 +27,7 @@ use std::sync::Arc;
 
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::detect::{
-    BruteforceAccountDetector, CompromiseDetector, Detector, HistoryConfig, LoginHistories,
-    MAX_REPEAT, OrdersBulkDetector, OrdersDropAddressDetector, ResetFloodDetector, SHARDS,
-    ShardKey, ShardedDetector, StuffingAsnDetector, StuffingGlobalDetector, StuffingIpDetector,
-    TakeoverDetector,
-};
+use crate::detect::{Detector, LoginHistories, MAX_REPEAT, RuleState};
 use crate::enrich::Enricher;
 use crate::enrich::asn::AsnEnricher;
 use crate::error::Error;
@@ -131,120 +126,17 @@ pub fn build_enricher(cfg: &Config) -> Result<Option<Box<dyn Enricher>>, Error> 
     }
 }
 
-/// Builds the enabled rules, in the order their alerts are delivered for one event.
-///
-/// Rules that keep all their state per account, client address or ship-to are sharded by that
-/// key ([`ShardedDetector`]): their shards run in parallel. Each shard tracks its share of the
-/// rule's key limit.
+/// Builds the enabled rules, in the order their alerts are delivered for one event (the rule
+/// registry, [`crate::rules`]). Rules that keep all their state per account, client address or
+/// ship-to are sharded by that key: their shards run in parallel.
 pub fn build_detectors(cfg: &Config) -> Vec<Box<dyn Detector>> {
-    detectors(cfg, true)
+    crate::rules::detectors(&cfg.detect, true)
 }
 
-/// The enabled rules, the per-key ones sharded or (`shard` false) as one instance each.
-fn detectors(cfg: &Config, shard: bool) -> Vec<Box<dyn Detector>> {
-    let d = &cfg.detect;
-    let mut out: Vec<Box<dyn Detector>> = Vec::new();
-    if d.stuffing_ip.enabled {
-        out.push(per_key_rule(
-            shard,
-            ShardKey::ClientAddress,
-            &d.stuffing_ip,
-            |c| &mut c.max_tracked_ips,
-            |c| Box::new(StuffingIpDetector::new(c)),
-        ));
-    }
-    if d.orders_bulk.enabled {
-        out.push(per_key_rule(
-            shard,
-            ShardKey::Account,
-            &d.orders_bulk,
-            |c| &mut c.max_tracked_accounts,
-            |c| Box::new(OrdersBulkDetector::new(c)),
-        ));
-    }
-    if d.orders_drop_address.enabled {
-        out.push(per_key_rule(
-            shard,
-            ShardKey::ShipTo,
-            &d.orders_drop_address,
-            |c| &mut c.max_tracked_ship_tos,
-            |c| Box::new(OrdersDropAddressDetector::new(c)),
-        ));
-    }
-    if d.reset_flood.enabled {
-        out.push(Box::new(ResetFloodDetector::new(d.reset_flood.clone())));
-    }
-    if d.stuffing_asn.enabled {
-        out.push(Box::new(StuffingAsnDetector::new(d.stuffing_asn.clone())));
-    }
-    if d.stuffing_global.enabled {
-        out.push(Box::new(StuffingGlobalDetector::new(
-            d.stuffing_global.clone(),
-        )));
-    }
-    if d.bruteforce_account.enabled {
-        out.push(per_key_rule(
-            shard,
-            ShardKey::Account,
-            &d.bruteforce_account,
-            |c| &mut c.max_tracked_accounts,
-            |c| Box::new(BruteforceAccountDetector::new(c)),
-        ));
-    }
-    if d.compromise_login.enabled {
-        out.push(Box::new(CompromiseDetector::new(
-            d.compromise_login.clone(),
-        )));
-    }
-    if d.takeover_sequence.enabled {
-        out.push(per_key_rule(
-            shard,
-            ShardKey::Account,
-            &d.takeover_sequence,
-            |c| &mut c.max_accounts,
-            |c| Box::new(TakeoverDetector::new(c)),
-        ));
-    }
-    out
-}
-
-/// A rule whose state is wholly per `key`: as [`SHARDS`] instances, each with its share of the
-/// rule's key limit (`limit`), or (`shard` false) as one.
-fn per_key_rule<C: Clone + Send + Sync + 'static>(
-    shard: bool,
-    key: ShardKey,
-    cfg: &C,
-    limit: fn(&mut C) -> &mut usize,
-    make: fn(C) -> Box<dyn Detector>,
-) -> Box<dyn Detector> {
-    if !shard {
-        return make(cfg.clone());
-    }
-    let mut share = cfg.clone();
-    let n = limit(&mut share);
-    *n = n.div_ceil(SHARDS);
-    Box::new(ShardedDetector::new(
-        key,
-        Box::new(move || make(share.clone())),
-    ))
-}
-
-/// The shared login history, when a rule that reads it is enabled: as many addresses per
-/// account and as many accounts as the most generous of them asks for.
+/// The shared login history, when a rule that reads it is enabled (sized by the rules that read
+/// it, see [`crate::rules::build_history`]).
 pub fn build_history(cfg: &Config) -> Option<LoginHistories> {
-    let (c, t) = (&cfg.detect.compromise_login, &cfg.detect.takeover_sequence);
-    let wanted = [
-        c.enabled.then_some((c.known_sources, c.max_tracked)),
-        t.enabled.then_some((t.known_sources, t.max_accounts)),
-    ];
-    let (known_sources, max_accounts) = wanted
-        .into_iter()
-        .flatten()
-        .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))?;
-    Some(LoginHistories::new(HistoryConfig {
-        known_sources,
-        max_accounts,
-    }))
+    crate::rules::build_history(&cfg.detect)
 }
 
 impl Engine {
@@ -382,19 +274,19 @@ impl Engine {
 
     /// Everything that holds per-key state, for checkpoints, the memory budget and the
     /// counters: the rules, then the shared login history.
-    pub fn states(&self) -> impl Iterator<Item = &dyn Detector> {
+    pub fn states(&self) -> impl Iterator<Item = &dyn RuleState> {
         self.detectors
             .iter()
-            .map(|d| d.as_ref())
-            .chain(self.history.iter().map(|h| h as &dyn Detector))
+            .map(|d| d.as_ref() as &dyn RuleState)
+            .chain(self.history.iter().map(|h| h as &dyn RuleState))
     }
 
     /// [`Engine::states`], to restore or evict.
-    pub fn states_mut(&mut self) -> impl Iterator<Item = &mut dyn Detector> {
+    pub fn states_mut(&mut self) -> impl Iterator<Item = &mut dyn RuleState> {
         self.detectors
             .iter_mut()
-            .map(|d| d.as_mut() as &mut dyn Detector)
-            .chain(self.history.iter_mut().map(|h| h as &mut dyn Detector))
+            .map(|d| d.as_mut() as &mut dyn RuleState)
+            .chain(self.history.iter_mut().map(|h| h as &mut dyn RuleState))
     }
 
     /// The counters of every piece of state (keys tracked, evicted), for the run summary.
@@ -508,7 +400,7 @@ impl Engine {
             stats.peak_state_by_detector = self
                 .states()
                 .zip(&sizes)
-                .map(|(d, b)| (d.name(), *b as u64))
+                .map(|(d, b)| (d.state_name(), *b as u64))
                 .collect();
         }
         // Measuring walks many keys, so it is done rarely while far below the budget and often

@@ -114,7 +114,7 @@ fn sharded_rules_equal_one_instance_per_rule() {
             &cfg,
             enricher,
             EngineOptions::default(),
-            detectors(&cfg, shard),
+            crate::rules::detectors(&cfg.detect, shard),
         );
         run(e, &events, 0)
     };

@@ -587,7 +587,7 @@ mod tests {
             for &(ts, addr, tally, acct) in &events[..split] {
                 a.record(addr, ts, ts, tally, acct);
             }
-            let text = crate::time::with_snapshot_format(|| serde_json::to_string(&a)).unwrap();
+            let text = serde_json::to_string(&a).unwrap();
             let mut b: Table = serde_json::from_str(&text).unwrap();
             prop_assert_eq!((a.light_len(), a.heavy_len()), (b.light_len(), b.heavy_len()));
             for n in 0..40 {

@@ -482,7 +482,7 @@ mod tests {
             s.insert(Timestamp(i as i64), mix(i));
         }
         assert!(!s.is_exact());
-        let text = crate::time::with_snapshot_format(|| serde_json::to_string(&s)).unwrap();
+        let text = serde_json::to_string(&s).unwrap();
         let back: SlidingDistinctSketch = serde_json::from_str(&text).unwrap();
         assert_eq!(back.estimate(Timestamp(100)), s.estimate(Timestamp(100)));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -760,7 +760,7 @@ mod tests {
             // Query first, so the original's view is warm and the restored one's is not.
             let now = steps[split].0;
             let _ = a.estimate(now);
-            let text = crate::time::with_snapshot_format(|| serde_json::to_string(&a)).unwrap();
+            let text = serde_json::to_string(&a).unwrap();
             let mut b: SlidingDistinctSketch = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(b.is_exact(), a.is_exact());
             for &(ts, h) in &steps[split..] {

@@ -541,16 +541,16 @@ fn file_mtime(path: &Path) -> Option<Timestamp> {
 fn restore_detectors(engine: &mut Engine, state: &StateDir, c: &Checkpoint) -> usize {
     let mut restored = 0;
     for d in engine.states_mut() {
-        if !c.detectors.iter().any(|n| n == d.name()) {
+        if !c.detectors.iter().any(|n| n == d.state_name()) {
             continue;
         }
-        let path = state.detector_path(d.name());
+        let path = state.detector_path(d.state_name());
         let result = fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| d.read_snapshot(&text).map_err(|e| e.to_string()));
         match result {
             Ok(()) => restored += 1,
-            Err(e) => tracing::warn!(detector = d.name(), path = %path.display(), error = %e,
+            Err(e) => tracing::warn!(detector = d.state_name(), path = %path.display(), error = %e,
                 "detector state in the checkpoint could not be restored; starting it afresh"),
         }
     }
@@ -573,8 +573,8 @@ fn write_checkpoint(
     let mut detectors = Vec::new();
     for d in engine.states() {
         match state.write_detector(&generation, d) {
-            Ok(()) => detectors.push(d.name().to_string()),
-            Err(e) => tracing::warn!(detector = d.name(), error = %e,
+            Ok(()) => detectors.push(d.state_name().to_string()),
+            Err(e) => tracing::warn!(detector = d.state_name(), error = %e,
                 "detector state left out of the checkpoint"),
         }
     }

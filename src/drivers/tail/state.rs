@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
-use crate::detect::Detector;
+use crate::detect::RuleState;
 use crate::drivers::outlet::AlertGate;
 use crate::error::{Error, SinkError};
 use crate::metrics::Metrics;
@@ -114,8 +114,8 @@ impl StateDir {
         Ok(Generation { name, dir })
     }
 
-    pub(super) fn write_detector(&self, g: &Generation, d: &dyn Detector) -> Result<(), Error> {
-        let path = g.dir.join(format!("{}.json", d.name()));
+    pub(super) fn write_detector(&self, g: &Generation, d: &dyn RuleState) -> Result<(), Error> {
+        let path = g.dir.join(format!("{}.json", d.state_name()));
         let write = || -> std::io::Result<()> {
             let f = File::create(&path)?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);

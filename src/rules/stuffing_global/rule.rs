@@ -1,22 +1,4 @@
-//! `stuffing.global`: the site-wide failed-login rate jumps above its own baseline.
-//!
-//! A list spread over thousands of residential proxies at one or two tries each is invisible per
-//! address and per ASN; only the whole site sees it. The detector cuts event time into minutes
-//! and measures, per minute, the number of *distinct failing addresses* and the number of
-//! unknown-account failures with each address's contribution capped. Counting addresses (and
-//! capping each one) is what keeps a burst from ONE address, already `stuffing.ip`, from making
-//! a global alert by itself.
-//!
-//! The baseline is robust: the median and the median absolute deviation (MAD) of each measure
-//! over the last `baseline_minutes` closed minutes. A minute is hot when a measure exceeds
-//! `median + mad_factor × max(1.4826 × MAD, 1)` and an absolute floor. A burst opens an episode
-//! after `consecutive_minutes` hot minutes in a row and ends after `quiet_minutes` cold minutes;
-//! nothing fires before `warmup_minutes` minutes of baseline exist. The alert names the burst's
-//! start, its end so far (`last_seen`), the peak per minute, the baseline, and the top ASNs and
-//! addresses (bounded, sorted by count then key).
-//!
-//! Minutes are closed as the watermark passes them, in `observe` and in `advance`. A late event
-//! whose minute is already closed is counted in the open minute.
+//! The `stuffing.global` detector.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -25,70 +7,35 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, map_bytes};
 use crate::event::{Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Timestamp};
 
-/// Settings of `stuffing.global` (section `[detect.stuffing_global]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StuffingGlobalConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Closed minutes the baseline (median and MAD) is computed over.
-    pub baseline_minutes: u32,
-    /// Minutes of baseline needed before the baseline is trusted.
-    pub warmup_minutes: u32,
-    /// Until the baseline is warm (the first `warmup_minutes` of input), a minute is hot only
-    /// when its distinct failing addresses reach this absolute level, so a scan or tail that
-    /// starts in the middle of an attack still reports it. 0 turns the cold-start check off.
-    pub cold_start_failing_addresses_per_minute: u32,
-    /// A minute is hot when a measure exceeds `median + mad_factor × max(1.4826 × MAD, 1)`.
-    pub mad_factor: f64,
-    /// Absolute floor: distinct failing addresses in a minute must also reach this.
-    pub min_failing_addresses_per_minute: u32,
-    /// Absolute floor: capped unknown-account failures in a minute must also reach this.
-    pub min_unknown_failures_per_minute: u32,
-    /// Each address counts at most this many unknown-account failures per minute.
-    pub max_failures_per_address_minute: u32,
-    /// Hot minutes in a row that open an alert (medium).
-    pub consecutive_minutes: u32,
-    /// Cold minutes in a row that end a burst.
-    pub quiet_minutes: u32,
-    /// Distinct failing addresses over the burst that raise the alert to high.
-    pub high_failing_addresses: u32,
-    /// At most this many addresses are tracked per minute and per burst (the rest are counted,
-    /// not kept, and reported as evictions).
-    pub max_tracked_addresses: usize,
-    /// Entries in `evidence.top_asns` and `evidence.top_addresses`.
-    pub top: usize,
-}
-
-impl Default for StuffingGlobalConfig {
-    fn default() -> StuffingGlobalConfig {
-        StuffingGlobalConfig {
-            enabled: true,
-            baseline_minutes: 180,
-            warmup_minutes: 60,
-            cold_start_failing_addresses_per_minute: 1_000,
-            mad_factor: 6.0,
-            min_failing_addresses_per_minute: 10,
-            min_unknown_failures_per_minute: 10,
-            max_failures_per_address_minute: 2,
-            consecutive_minutes: 3,
-            quiet_minutes: 10,
-            high_failing_addresses: 500,
-            max_tracked_addresses: 100_000,
-            top: 10,
-        }
-    }
-}
+use super::StuffingGlobalConfig;
 
 /// Failures of one address in one minute.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct AddressMinute {
     failures: u32,
     asn: Option<Asn>,
+}
+
+impl HeapSize for AddressMinute {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for (u64, Option<Asn>) {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl HeapSize for (u64, u64) {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// The open minute.
@@ -446,8 +393,6 @@ impl StuffingGlobalDetector {
 }
 
 impl Detector for StuffingGlobalDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::StuffingGlobal.as_str()
     }
@@ -508,6 +453,30 @@ impl Detector for StuffingGlobalDetector {
             return;
         }
         self.roll_to(watermark.0.div_euclid(MINUTE), out);
+    }
+}
+
+impl RuleState for StuffingGlobalDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
+
+    fn state_bytes(&self) -> usize {
+        let burst = self
+            .burst
+            .as_ref()
+            .map_or(0, |b| map_bytes(&b.addresses) + map_bytes(&b.asns));
+        map_bytes(&self.minute.addresses)
+            + burst
+            + self.history.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
+    /// Nothing: the open minute and a burst are bounded by `max_tracked_addresses` (beyond it
+    /// addresses are only counted), and dropping some would change the minute's counts.
+    fn evict_to(&mut self, _bytes: usize) -> u64 {
+        0
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {

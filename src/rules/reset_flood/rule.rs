@@ -1,15 +1,4 @@
-//! `reset.flood`: password-reset and security-code abuse, from two sides.
-//!
-//! - **ip**: one address requests resets (security codes) for many distinct accounts: account
-//!   enumeration through the "forgot password" form, or a flood of unrequested codes that trains
-//!   customers to ignore them. Counted as distinct accounts (any outcome: a request for an
-//!   unknown account is part of the enumeration); for logs without account names, as requests.
-//! - **account**: one account receives many codes (`password_reset_request` that did not fail)
-//!   or many wrong codes are entered for it (`password_reset_complete` with outcome failure):
-//!   someone is trying to guess or phish the code.
-//!
-//! Both kinds are emitted under the one rule id; the episode key includes the kind, so an
-//! address and an account never share an episode.
+//! The `reset.flood` detector.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,64 +8,14 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    threshold_json,
 };
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{MINUTE, Span, Timestamp};
+use crate::time::Timestamp;
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
 
-/// Settings of `reset.flood` (section `[detect.reset_flood]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ResetFloodConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Window over one address's reset requests.
-    pub ip_window: Span,
-    /// Distinct accounts with reset requests from one address within `ip_window` that open an
-    /// alert (medium).
-    pub min_accounts_per_ip: u32,
-    /// Distinct accounts that raise the address's alert to high.
-    pub high_accounts_per_ip: u32,
-    /// Reset requests without an account name (access logs) from one address within
-    /// `ip_window` that open an alert; 5 x this raises it to high.
-    pub min_requests_without_account: u32,
-    /// Window over one account's codes and failed code entries.
-    pub account_window: Span,
-    /// Codes sent to one account (reset requests that did not fail) within `account_window`
-    /// that open an alert (medium).
-    pub min_codes_per_account: u32,
-    /// Failed code entries for one account within `account_window` that open an alert (medium).
-    pub min_failed_codes_per_account: u32,
-    /// Codes plus failed code entries that raise the account's alert to high.
-    pub high_events_per_account: u32,
-    /// At most this many addresses and this many accounts are tracked; beyond it the least
-    /// recently active are evicted (and counted).
-    pub max_tracked_keys: usize,
-    /// At most this many events are kept per address or account and window.
-    pub max_events_per_key: usize,
-    /// Accounts listed in an address alert's `accounts` sample.
-    pub accounts_sample: usize,
-}
-
-impl Default for ResetFloodConfig {
-    fn default() -> ResetFloodConfig {
-        ResetFloodConfig {
-            enabled: true,
-            ip_window: Span(10 * MINUTE),
-            min_accounts_per_ip: 10,
-            high_accounts_per_ip: 30,
-            min_requests_without_account: 30,
-            account_window: Span(30 * MINUTE),
-            min_codes_per_account: 5,
-            min_failed_codes_per_account: 5,
-            high_events_per_account: 20,
-            max_tracked_keys: 1_000_000,
-            max_events_per_key: 10_000,
-            accounts_sample: 20,
-        }
-    }
-}
+use super::ResetFloodConfig;
 
 /// The episode key: the entity kind is part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -413,8 +352,6 @@ impl ResetFloodDetector {
 }
 
 impl Detector for ResetFloodDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::ResetFlood.as_str()
     }
@@ -455,6 +392,14 @@ impl Detector for ResetFloodDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for ResetFloodDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.ips) + map_bytes(&self.accounts)
@@ -487,6 +432,7 @@ impl Detector for ResetFloodDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
 

@@ -1,18 +1,4 @@
-//! `takeover.sequence`: password reset (or a risky login) → e-mail / shipping-address / payment
-//! change → order(s), in that order, within a time bound, per account.
-//!
-//! This is what an account takeover looks like after the credentials are known: the attacker
-//! locks the owner out (reset, or a login from somewhere the owner never logs in from), redirects
-//! the account (new e-mail, new ship-to), then cashes out (marketplace orders to a drop). Each
-//! step alone is ordinary — people move house, forget passwords, buy in bulk — so the rule
-//! fires only on the *ordered* chain, and its severity comes from how foreign the chain is to
-//! the account: steps from addresses and ASNs the account never logged in from before the
-//! chain began, orders to a ship-to the account never used, marketplace sellers.
-//!
-//! "Known" means among the account's last few successful-login addresses / ASNs *before the
-//! chain started*: a login the attacker makes during the chain does not launder their address.
-//! An account with no login history at all has nothing to compare with: a first-ever login
-//! does not start a chain (it is not suspicious by itself), and its steps count as new.
+//! The `takeover.sequence` detector.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,44 +8,14 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
 use crate::detect::history::Recent;
-use crate::detect::{Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes};
+use crate::detect::{
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+};
 use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
-use crate::time::{HOUR, Span, Timestamp};
+use crate::time::{HOUR, Timestamp};
 use crate::window::KeyHasher;
 
-/// Settings of `takeover.sequence` (section `[detect.takeover_sequence]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TakeoverConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// The whole chain (first step to the order) must fit in this span.
-    pub max_span: Span,
-    /// Successful-login addresses (and, separately, ASNs) remembered per account to tell a new
-    /// source from the usual one (in the login history shared with `compromise.login`, which
-    /// keeps the larger of the two rules' values).
-    pub known_sources: usize,
-    /// Ship-to addresses remembered per account.
-    pub known_ship_to: usize,
-    /// At most this many accounts are tracked; beyond it the least recently active tenth is
-    /// evicted (and counted).
-    pub max_accounts: usize,
-    /// Steps listed in `evidence.steps` per episode (orders are summarized in one step).
-    pub max_steps: usize,
-}
-
-impl Default for TakeoverConfig {
-    fn default() -> TakeoverConfig {
-        TakeoverConfig {
-            enabled: true,
-            max_span: Span(72 * HOUR),
-            known_sources: 8,
-            known_ship_to: 8,
-            max_accounts: 1_000_000,
-            max_steps: 16,
-        }
-    }
-}
+use super::TakeoverConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Stage {
@@ -185,7 +141,7 @@ fn severity(chain: &Chain) -> Severity {
 
 fn step_json(s: &Step) -> Value {
     json!({
-        "time": s.ts,
+        "time": s.ts.to_string(),
         "event": s.kind.as_str(),
         "ip": s.ip.map(|i| i.to_string()),
         "asn": s.asn.map(|a| a.0),
@@ -200,8 +156,8 @@ fn orders_json(o: &Orders) -> Value {
         totals.insert(c.clone(), json!((v * 100.0).round() / 100.0));
     }
     json!({
-        "time": o.first,
-        "last": o.last,
+        "time": o.first.map(|t| t.to_string()),
+        "last": o.last.map(|t| t.to_string()),
         "event": "order",
         "count": o.count,
         "marketplace": o.marketplace,
@@ -214,8 +170,6 @@ fn orders_json(o: &Orders) -> Value {
 }
 
 impl Detector for TakeoverDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::TakeoverSequence.as_str()
     }
@@ -477,6 +431,14 @@ impl Detector for TakeoverDetector {
             .close_quiet(self.watermark, self.cfg.max_span.millis());
         self.sweep();
     }
+}
+
+impl RuleState for TakeoverDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.accounts)

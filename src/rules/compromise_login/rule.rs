@@ -1,23 +1,4 @@
-//! `compromise.login`: a successful login from a source that takes part in a stuffing alert, or
-//! right after many failures on the account.
-//!
-//! This is the list of accounts support must lock and reset. A list replay hits valid
-//! credentials *before* its stuffing alert crosses its threshold (the run finds a valid account
-//! at minute 2, the alert fires at minute 3), so the detector keeps a bounded memory of recent
-//! successful logins and, when a stuffing alert arrives through [`Detector::on_alert`], ties the
-//! successes from its source inside `[first_seen - lookback, now]`; later successes are tied
-//! while the source stays active (`hold` after its latest failure or alert).
-//!
-//! Ties, from the alert contract only (rule, entity, times), never from other rules' evidence:
-//! - `stuffing.ip`: the success comes from the alert's address (high).
-//! - `stuffing.asn`: the success comes from the alert's ASN and from an address the account
-//!   never logged in from (medium; high when that address itself failed on other accounts).
-//! - `stuffing.global`: during the burst, the success comes from an address that failed on
-//!   other accounts in the burst (high), or from an address and ASN new to an account with a
-//!   login history, in an ASN that failed on other accounts in the burst (medium). A swarm
-//!   address tries one or two accounts, so its own address rarely failed before it hit.
-//! - Without any alert: `min_failures_before_success` failed logins on the account within
-//!   `failure_window`, then a success (medium).
+//! The `compromise.login` detector.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -26,60 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::{Detector, Episodes, evict_oldest};
+use crate::detect::{Detector, Episodes, RuleState, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{HOUR, MINUTE, SECOND, Span, Timestamp};
+use crate::time::{SECOND, Timestamp};
 use crate::window::address::fingerprint;
 use crate::window::split::SplitMap;
 use crate::window::{KeyHasher, SlidingCount};
 
-/// Settings of `compromise.login` (section `[detect.compromise_login]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CompromiseConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Successes this long before a stuffing alert's `first_seen` are still tied to it.
-    pub lookback: Span,
-    /// A stuffing source stays active this long after its latest failure or alert.
-    pub hold: Span,
-    /// Successful logins remembered for late alerts (a global burst alert may arrive long
-    /// after its start).
-    pub success_memory: Span,
-    /// Failed logins on one account within `failure_window` that make the next success
-    /// suspicious without any stuffing alert.
-    pub min_failures_before_success: u32,
-    /// The window of `min_failures_before_success`.
-    pub failure_window: Span,
-    /// Successful-login addresses and ASNs remembered per account (in the login history shared
-    /// with `takeover.sequence`, which keeps the larger of the two rules' values).
-    pub known_sources: usize,
-    /// At most this many failing accounts, addresses and ASNs are tracked (each); beyond it the
-    /// least recently active tenth is evicted (and counted). The shared login history tracks
-    /// as many accounts as the larger of this and `takeover.sequence`'s `max_accounts`.
-    pub max_tracked: usize,
-    /// At most this many recent successful logins are remembered.
-    pub max_recent_successes: usize,
-    /// An account's episode closes after this long without a new tie.
-    pub episode_quiet: Span,
-}
-
-impl Default for CompromiseConfig {
-    fn default() -> CompromiseConfig {
-        CompromiseConfig {
-            enabled: true,
-            lookback: Span(10 * MINUTE),
-            hold: Span(30 * MINUTE),
-            success_memory: Span(2 * HOUR),
-            min_failures_before_success: 5,
-            failure_window: Span(10 * MINUTE),
-            known_sources: 8,
-            max_tracked: 1_000_000,
-            max_recent_successes: 100_000,
-            episode_quiet: Span(24 * HOUR),
-        }
-    }
-}
+use super::CompromiseConfig;
 
 /// A remembered successful login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,7 +330,7 @@ impl CompromiseDetector {
             )
         };
         let mut evidence = Map::new();
-        evidence.insert("login_time".into(), json!(s.ts));
+        evidence.insert("login_time".into(), json!(s.ts.to_string()));
         evidence.insert("ip".into(), json!(s.ip.map(|i| i.to_string())));
         evidence.insert("asn".into(), json!(s.asn.map(|a| a.0)));
         evidence.insert("ip_new".into(), json!(s.ip_new));
@@ -454,8 +389,6 @@ impl CompromiseDetector {
 }
 
 impl Detector for CompromiseDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::CompromiseLogin.as_str()
     }
@@ -630,6 +563,14 @@ impl Detector for CompromiseDetector {
             .close_quiet(self.watermark, self.cfg.episode_quiet.millis());
         self.sweep();
     }
+}
+
+impl RuleState for CompromiseDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         // Estimated from lengths and typical per-entry heap (walking millions of keys at every
@@ -686,6 +627,7 @@ impl Detector for CompromiseDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{HOUR, MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
 

@@ -1,14 +1,4 @@
-//! `stuffing.asn`: one autonomous system shows many failing addresses and many distinct failing
-//! accounts in a window, although each address stays low.
-//!
-//! This is a list replay spread over rented servers of one hosting network: every address stays
-//! below `stuffing.ip`, but together they fail against hundreds of accounts. Three gates keep
-//! the big residential ISPs and mobile carriers (whose customers fail at the background rate)
-//! silent: the number of *low* failing addresses (each below `max_failures_per_address`), the
-//! number of distinct failing accounts, and the share of the ASN's logins in the window that
-//! fail (a carrier's customers mostly log in successfully; a list replay mostly fails).
-//!
-//! Needs an ASN database: without `ev.asn` the rule is silent.
+//! The `stuffing.asn` detector.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -18,67 +8,14 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    threshold_json,
 };
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{MINUTE, Span, Timestamp};
+use crate::time::Timestamp;
 use crate::window::{KeyHasher, SlidingCount};
 
-/// Settings of `stuffing.asn` (section `[detect.stuffing_asn]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StuffingAsnConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Length of the sliding window.
-    pub window: Span,
-    /// Failing addresses of one ASN (each below `max_failures_per_address`) within the window
-    /// that open an alert (medium), together with `min_distinct_accounts`.
-    pub min_failing_addresses: u32,
-    /// Distinct accounts with failed logins from the ASN within the window that open an alert.
-    pub min_distinct_accounts: u32,
-    /// For logs that name no accounts (access logs of form logins): failed logins without an
-    /// account from the ASN within the window that open an alert instead of
-    /// `min_distinct_accounts`.
-    pub min_failures_without_account: u32,
-    /// Share of the ASN's logins in the window that failed, at least (0 to 1).
-    pub min_failure_ratio: f64,
-    /// An address with this many failures in the window or more is `stuffing.ip`'s business and
-    /// does not count as a low failing address.
-    pub max_failures_per_address: u32,
-    /// Low failing addresses that raise the alert to high.
-    pub high_failing_addresses: u32,
-    /// Distinct failing accounts that raise the alert to high.
-    pub high_distinct_accounts: u32,
-    /// At most this many ASNs are tracked at once (least recently failing evicted, counted).
-    pub max_tracked_asns: usize,
-    /// At most this many failures (and as many successes) are kept per ASN and window.
-    pub max_events_per_asn: usize,
-    /// Addresses listed in `evidence.top_addresses`.
-    pub top_addresses: usize,
-    /// Accounts listed in an alert's `accounts` sample.
-    pub accounts_sample: usize,
-}
-
-impl Default for StuffingAsnConfig {
-    fn default() -> StuffingAsnConfig {
-        StuffingAsnConfig {
-            enabled: true,
-            window: Span(30 * MINUTE),
-            min_failing_addresses: 20,
-            min_distinct_accounts: 50,
-            min_failures_without_account: 100,
-            min_failure_ratio: 0.5,
-            max_failures_per_address: 20,
-            high_failing_addresses: 50,
-            high_distinct_accounts: 200,
-            max_tracked_asns: 100_000,
-            max_events_per_asn: 100_000,
-            top_addresses: 10,
-            accounts_sample: 20,
-        }
-    }
-}
+use super::StuffingAsnConfig;
 
 /// One failure inside an ASN's window.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -247,8 +184,6 @@ fn ratio(n: usize, d: usize) -> f64 {
 }
 
 impl Detector for StuffingAsnDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::StuffingAsn.as_str()
     }
@@ -487,6 +422,14 @@ impl Detector for StuffingAsnDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for StuffingAsnDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.asns)
@@ -509,6 +452,7 @@ impl Detector for StuffingAsnDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
 

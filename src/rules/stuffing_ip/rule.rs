@@ -1,14 +1,4 @@
-//! `stuffing.ip`: one address fails logins against many distinct accounts in a sliding window.
-//!
-//! This is the classic single-source list replay. The signal is the number of *distinct*
-//! accounts with failed logins from one address within the window, not the number of failures:
-//! a user retrying their own password fails many times against one account (that is
-//! `bruteforce.account`), while a list replay touches a new account with almost every try.
-//! When the log carries no account names (a plain access log of `POST /login`), the detector
-//! falls back to the number of failed logins from the address.
-//!
-//! Episodes: an alert opens when a threshold is crossed, is emitted again (same id) only when
-//! its severity rises, and closes once the address has had no failure for a whole window.
+//! The `stuffing.ip` detector.
 
 use std::net::IpAddr;
 
@@ -16,57 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, threshold_json};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, threshold_json};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{MINUTE, Span, Timestamp};
+use crate::time::Timestamp;
 use crate::window::KeyHasher;
 use crate::window::address::{AddressTable, fingerprint};
 
-/// Settings of `stuffing.ip` (section `[detect.stuffing_ip]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StuffingIpConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Length of the sliding window.
-    pub window: Span,
-    /// Distinct accounts with failed logins from one address within the window that open an
-    /// alert (medium).
-    pub min_distinct_accounts: u32,
-    /// Distinct accounts that raise the alert to high.
-    pub high_distinct_accounts: u32,
-    /// Failed logins without an account name (access logs) from one address within the window
-    /// that open an alert, for logs that do not name accounts.
-    pub min_failures_without_account: u32,
-    /// For logs that say neither the account nor the outcome (a form login answered 200 whether
-    /// the password was right or not): login attempts from one address within the window,
-    /// failed or undetermined, that open an alert. Higher than the failure threshold because
-    /// some of them may have succeeded.
-    pub min_attempts_without_outcome: u32,
-    /// At most this many addresses are tracked at once; beyond it the least recently active
-    /// addresses are evicted (and counted), so a flood of random addresses cannot exhaust memory.
-    pub max_tracked_ips: usize,
-    /// At most this many failures are kept per address and window.
-    pub max_failures_per_ip: usize,
-    /// Accounts listed in an alert's `accounts` sample.
-    pub accounts_sample: usize,
-}
-
-impl Default for StuffingIpConfig {
-    fn default() -> StuffingIpConfig {
-        StuffingIpConfig {
-            enabled: true,
-            window: Span(10 * MINUTE),
-            min_distinct_accounts: 20,
-            high_distinct_accounts: 100,
-            min_failures_without_account: 50,
-            min_attempts_without_outcome: 100,
-            max_tracked_ips: 1_000_000,
-            max_failures_per_ip: 100_000,
-            accounts_sample: 20,
-        }
-    }
-}
+use super::StuffingIpConfig;
 
 /// Tallies of an address's window (`AddressWindow` counts each separately).
 const NAMED: u8 = 0;
@@ -149,8 +95,6 @@ impl StuffingIpDetector {
 }
 
 impl Detector for StuffingIpDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::StuffingIp.as_str()
     }
@@ -361,6 +305,14 @@ impl Detector for StuffingIpDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for StuffingIpDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         self.ips.bytes(HeapSize::heap_bytes)
@@ -384,6 +336,7 @@ impl Detector for StuffingIpDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
 

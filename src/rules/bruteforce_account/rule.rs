@@ -1,11 +1,4 @@
-//! `bruteforce.account`: one account fails many times in a window, from one or many addresses.
-//!
-//! The signal is the number of failed logins against one (normalized) account. Many distinct
-//! addresses against one account is distributed password guessing through proxies and raises
-//! the severity: a person retrying their own password does so from one or two addresses.
-//!
-//! Episodes follow [`Episodes`]: one alert when the threshold is crossed, again (same id) only
-//! when the severity rises, closed once the account has had no failure for a whole window.
+//! The `bruteforce.account` detector.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -15,49 +8,13 @@ use serde_json::{Map, Value, json};
 
 use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, evict_oldest, evict_to_bytes, map_bytes, threshold_json,
+    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    threshold_json,
 };
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
-use crate::time::{MINUTE, Span, Timestamp};
+use crate::time::Timestamp;
 
-/// Settings of `bruteforce.account` (section `[detect.bruteforce_account]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BruteforceAccountConfig {
-    /// Turn the rule off.
-    pub enabled: bool,
-    /// Length of the sliding window.
-    pub window: Span,
-    /// Failed logins against one account within the window that open an alert (medium).
-    pub min_failures: u32,
-    /// Failed logins that raise the alert to high, whatever the number of addresses.
-    pub high_failures: u32,
-    /// Distinct failing addresses that raise an alert (already at `min_failures`) to high:
-    /// many addresses against one account is distributed guessing.
-    pub high_distinct_addresses: u32,
-    /// At most this many accounts are tracked at once; beyond it the least recently active
-    /// accounts are evicted (and counted).
-    pub max_tracked_accounts: usize,
-    /// At most this many failures are kept per account and window.
-    pub max_failures_per_account: usize,
-    /// Addresses listed in an alert's evidence.
-    pub addresses_sample: usize,
-}
-
-impl Default for BruteforceAccountConfig {
-    fn default() -> BruteforceAccountConfig {
-        BruteforceAccountConfig {
-            enabled: true,
-            window: Span(30 * MINUTE),
-            min_failures: 10,
-            high_failures: 100,
-            high_distinct_addresses: 5,
-            max_tracked_accounts: 1_000_000,
-            max_failures_per_account: 10_000,
-            addresses_sample: 10,
-        }
-    }
-}
+use super::BruteforceAccountConfig;
 
 /// One failed login inside an account's window.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -143,8 +100,6 @@ impl BruteforceAccountDetector {
 }
 
 impl Detector for BruteforceAccountDetector {
-    crate::detect::state::snapshot_methods!();
-
     fn name(&self) -> &'static str {
         Rule::BruteforceAccount.as_str()
     }
@@ -323,6 +278,14 @@ impl Detector for BruteforceAccountDetector {
             self.sweep();
         }
     }
+}
+
+impl RuleState for BruteforceAccountDetector {
+    fn state_name(&self) -> &'static str {
+        self.name()
+    }
+
+    crate::detect::state::snapshot_methods!();
 
     fn state_bytes(&self) -> usize {
         map_bytes(&self.accounts)
@@ -348,6 +311,7 @@ impl Detector for BruteforceAccountDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
 

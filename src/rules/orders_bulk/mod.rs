@@ -1,0 +1,26 @@
+//! `orders.bulk`: one account orders a lot (many orders or a high total) in a window.
+//!
+//! Both look only at `order` events that name an account and did not fail: an access-log order
+//! (`POST /checkout`) carries neither account nor ship-to, and the app log has the same order
+//! with both, so nothing is counted twice. A failed order placed nothing.
+//!
+//! What makes bulk ordering suspicious is not the volume alone (a shop wants bulk buyers) but
+//! where the goods go and who sells them: a takeover resells through third-party (marketplace)
+//! sellers and ships to an address the account never used, the drop. So severity is driven by
+//! the marketplace share and by whether the ship-to is new to the account; first-party goods to
+//! an address the account already knew stay `low`.
+
+mod config;
+mod rule;
+
+pub use config::OrdersBulkConfig;
+pub use rule::OrdersBulkDetector;
+
+/// The rule's stable id (`alerts.md`).
+pub const ID: &str = "orders.bulk";
+
+/// The rule's row of the README's rule table (checked against `README.md` by a test).
+pub const README_ROW: &str = include_str!("doc.md");
+
+/// The settings type the registry puts under `[detect.orders_bulk]`.
+pub type Config = OrdersBulkConfig;
