@@ -4,7 +4,7 @@
 //! addresses against one account is distributed password guessing through proxies and raises
 //! the severity: a person retrying their own password does so from one or two addresses.
 //!
-//! Episodes follow [`Episodes`]: one alert when the threshold is crossed, again (same id) only
+//! Episodes follow [`Episodes`](crate::detect::Episodes): one alert when the threshold is crossed, again (same id) only
 //! when the severity rises, closed once the account has had no failure for a whole window.
 
 mod config;

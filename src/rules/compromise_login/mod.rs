@@ -4,7 +4,7 @@
 //! This is the list of accounts support must lock and reset. A list replay hits valid
 //! credentials *before* its stuffing alert crosses its threshold (the run finds a valid account
 //! at minute 2, the alert fires at minute 3), so the detector keeps a bounded memory of recent
-//! successful logins and, when a stuffing alert arrives through [`Detector::on_alert`], ties the
+//! successful logins and, when a stuffing alert arrives through [`Detector::on_alert`](crate::detect::Detector::on_alert), ties the
 //! successes from its source inside `[first_seen - lookback, now]`; later successes are tied
 //! while the source stays active (`hold` after its latest failure or alert).
 //!
