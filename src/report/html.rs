@@ -107,6 +107,8 @@ fn table(s: &mut String, id: &str, headers: &[&str], rows: &[Vec<Cell>]) {
 fn fmt_count(c: Count) -> String {
     if c.exact {
         thousands(c.n)
+    } else if c.at_least {
+        format!("≥{}", thousands(c.n))
     } else {
         format!("≈{}", thousands(c.n))
     }

@@ -15,8 +15,12 @@
 //!   pinned and never dropped) and the dropped addresses and their attempts are counted, so an
 //!   attacker who floods with random addresses cannot grow it, and a heavy hitter that arrives
 //!   late still lives long enough to climb to the top;
-//! - distinct accounts per address and per ASN are counted exactly up to [`DISTINCT_EXACT`] and
-//!   estimated above (k-minimum-values sketch, about 9 % error), shown as `≈`;
+//! - distinct accounts per address, and distinct addresses and accounts per ASN, are the
+//!   engine's own distinct counter ([`SlidingDistinctSketch`], over a window as long as the
+//!   run): exact up to [`DISTINCT_EXACT`] values (16 bytes each), a HyperLogLog above (about
+//!   1 % error, shown as `≈`); at most [`MAX_SKETCHES`] counters hold a sketch (about 8.5 KiB
+//!   each) at once, and a counter that outgrows its exact tier when none is free shows a lower
+//!   bound (`≥`) instead of growing;
 //! - per-account histories (logins from new places, resets, changes, orders) are rings of
 //!   `history_per_account` events for at most `max_accounts` accounts; when the table is full
 //!   the least recently active half is dropped. Accounts named in alerts are pinned and keep
@@ -34,6 +38,7 @@ use crate::alert::{Alert, EntityKind, Rule, Severity};
 use crate::event::{AccountKey, AddressHash, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::stats::RunStats;
 use crate::time::{DAY, HOUR, MINUTE, Millis, Timestamp};
+use crate::window::distinct::SlidingDistinctSketch;
 
 pub mod csv;
 pub mod html;
@@ -44,6 +49,13 @@ pub use sink::ReportSink;
 
 /// Distinct counts up to this many are exact; above, they are estimated.
 pub const DISTINCT_EXACT: usize = 128;
+
+/// Most distinct counters holding a sketch (about 8.5 KiB each) at once: about 35 MiB.
+pub const MAX_SKETCHES: usize = 4_096;
+
+/// The window of the report's distinct counters: longer than any run, so they count the whole
+/// run.
+const WHOLE_RUN: Millis = Millis::MAX;
 
 /// The most timeline buckets kept while a run is read (about 35 days of minutes); beyond it
 /// buckets are coarsened.
@@ -178,41 +190,103 @@ fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), ReportError> {
     })
 }
 
-/// A distinct counter: exact up to [`DISTINCT_EXACT`] values, then a k-minimum-values estimate
-/// (keeps the smallest hashes; the k-th smallest tells how dense the hash space is).
-#[derive(Debug, Clone, Default)]
+/// A distinct count over the whole run: the engine's [`SlidingDistinctSketch`] (exact up to
+/// [`DISTINCT_EXACT`] values, a HyperLogLog above) over a window as long as any run
+/// ([`WHOLE_RUN`]), so nothing ever slides out.
+///
+/// The report may hold a counter for every kept address and three for every kept ASN, and a
+/// counter beyond its exact tier costs a sketch of about 8.5 KiB; so at most [`MAX_SKETCHES`]
+/// counters hold one at a time ([`SketchBudget`]). A counter that outgrows its exact tier when
+/// none is free stops counting and reports a lower bound ([`Count::at_least`]).
+#[derive(Debug, Clone)]
 pub(crate) struct Distinct {
-    mins: Vec<u64>,
+    counter: SlidingDistinctSketch,
+    /// A value beyond the exact tier found no free sketch: the count stopped there.
+    capped: bool,
+}
+
+impl Default for Distinct {
+    fn default() -> Distinct {
+        Distinct {
+            counter: SlidingDistinctSketch::with_exact_limit(WHOLE_RUN, DISTINCT_EXACT),
+            capped: false,
+        }
+    }
+}
+
+/// How many of the report's distinct counters hold a sketch; see [`Distinct`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SketchBudget {
+    used: usize,
+}
+
+impl SketchBudget {
+    /// A counter that held a sketch was dropped.
+    fn release(&mut self, d: &Distinct) {
+        if d.has_sketch() {
+            self.used = self.used.saturating_sub(1);
+        }
+    }
 }
 
 impl Distinct {
-    fn insert(&mut self, h: u64) {
-        if self.mins.len() >= DISTINCT_EXACT && self.mins.last().is_some_and(|&max| h >= max) {
+    fn has_sketch(&self) -> bool {
+        !self.counter.is_exact()
+    }
+
+    /// Counts the value hashed to `h`, seen at `ts`.
+    fn insert(&mut self, ts: Timestamp, h: u64, budget: &mut SketchBudget) {
+        if self.capped {
             return;
         }
-        if let Err(pos) = self.mins.binary_search(&h) {
-            self.mins.insert(pos, h);
-            if self.mins.len() > DISTINCT_EXACT {
-                self.mins.pop();
+        if self.has_sketch() || budget.used < MAX_SKETCHES {
+            let had = self.has_sketch();
+            self.counter.insert(ts, h);
+            if !had && self.has_sketch() {
+                budget.used += 1;
             }
+            return;
+        }
+        // No sketch is free. Below the exact limit the value fits; at it, only a value
+        // already counted does (tried on a copy, which happens only in this rare state).
+        if self.counter.estimate(ts) < DISTINCT_EXACT as u64 {
+            self.counter.insert(ts, h);
+            return;
+        }
+        let mut probe = self.counter.clone();
+        probe.insert(ts, h);
+        if probe.is_exact() {
+            self.counter = probe;
+        } else {
+            self.capped = true;
         }
     }
 
-    /// The count and whether it is exact.
-    pub(crate) fn estimate(&self) -> Count {
-        match self.mins.last() {
-            Some(&max) if self.mins.len() >= DISTINCT_EXACT => {
-                let k = (DISTINCT_EXACT - 1) as f64;
-                let est = k * (u64::MAX as f64) / (max as f64 + 1.0);
-                Count {
-                    n: (est.round() as u64).max(DISTINCT_EXACT as u64),
-                    exact: false,
-                }
-            }
-            _ => Count {
-                n: self.mins.len() as u64,
+    /// The count at the end of the run (`now`: the run's last event time) and whether it is
+    /// exact. Consumes the counter: a query builds the sketch's merged view (another 8 KiB),
+    /// which is freed at once.
+    pub(crate) fn count(self, now: Timestamp) -> Count {
+        if self.capped {
+            return Count {
+                n: DISTINCT_EXACT as u64 + 1,
+                exact: false,
+                at_least: true,
+            };
+        }
+        let n = self.counter.estimate(now);
+        if self.counter.is_exact() {
+            Count {
+                n,
                 exact: true,
-            },
+                at_least: false,
+            }
+        } else {
+            // More than the exact tier held, whatever the sketch says.
+            Count {
+                n: n.max(DISTINCT_EXACT as u64 + 1),
+                exact: false,
+                at_least: false,
+            }
         }
     }
 }
@@ -222,8 +296,10 @@ impl Distinct {
 pub struct Count {
     /// The value.
     pub n: u64,
-    /// False when estimated.
+    /// False when estimated (or a lower bound).
     pub exact: bool,
+    /// The counter ran out of room (see [`MAX_SKETCHES`]): the true count is at least `n`.
+    pub at_least: bool,
 }
 
 /// Counters for one client address.
@@ -601,6 +677,8 @@ pub struct ReportBuilder {
     attempts_dropped: u64,
     asns: HashMap<Asn, AsnAgg, foldhash::fast::RandomState>,
     asns_untracked: u64,
+    /// Distinct counters holding a sketch, over the address and ASN tables.
+    sketches: SketchBudget,
     trails: HashMap<u64, Trail, foldhash::fast::RandomState>,
     trails_dropped: u64,
     alerts: Vec<Alert>,
@@ -626,6 +704,7 @@ impl ReportBuilder {
             attempts_dropped: 0,
             asns: HashMap::default(),
             asns_untracked: 0,
+            sketches: SketchBudget::default(),
             trails: HashMap::default(),
             trails_dropped: 0,
             alerts: Vec::new(),
@@ -700,13 +779,14 @@ impl ReportBuilder {
                 return;
             }
         };
+        let budget = &mut self.sketches;
         agg.attempts += w;
-        agg.addresses.insert(ip_hash);
+        agg.addresses.insert(ev.ts, ip_hash, budget);
         match ev.outcome {
             Outcome::Success => agg.successes += w,
             Outcome::Failure => {
                 agg.failures += w;
-                agg.failing_addresses.insert(ip_hash);
+                agg.failing_addresses.insert(ev.ts, ip_hash, budget);
                 if unknown {
                     agg.unknown_account += w;
                 }
@@ -714,7 +794,7 @@ impl ReportBuilder {
             Outcome::Unknown => {}
         }
         if let Some(h) = account_hash {
-            agg.accounts.insert(h);
+            agg.accounts.insert(ev.ts, h, budget);
         }
     }
 
@@ -750,7 +830,7 @@ impl ReportBuilder {
             }
         }
         if let Some(h) = account_hash {
-            agg.accounts.insert(h);
+            agg.accounts.insert(ev.ts, h, &mut self.sketches);
         }
     }
 
@@ -771,6 +851,7 @@ impl ReportBuilder {
         ranked.select_nth_unstable_by(drop - 1, |a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         for (_, _, _, ip) in ranked.iter().take(drop) {
             if let Some(a) = self.sources.remove(ip) {
+                self.sketches.release(&a.accounts);
                 self.sources_dropped += 1;
                 self.attempts_dropped += a.attempts;
             }
@@ -1203,12 +1284,15 @@ impl<'a> Model<'a> {
                 .then(x.id.cmp(&y.id))
         });
 
+        // Counts at the run's last event; each counter is dropped once read.
+        let now = b.last.unwrap_or(Timestamp(0));
+        let pinned_ips = &b.pinned_ips;
         let mut sources: Vec<SourceRow> = b
             .sources
-            .iter()
+            .into_iter()
             .filter(|(_, a)| a.failures > 0 || a.resets > 0 || a.pinned)
             .map(|(ip, a)| SourceRow {
-                ip: *ip,
+                ip,
                 asn: a.asn,
                 org: None,
                 attempts: a.attempts,
@@ -1216,10 +1300,10 @@ impl<'a> Model<'a> {
                 unknown_account: a.unknown_account,
                 successes: a.successes,
                 resets: a.resets,
-                accounts: a.accounts.estimate(),
                 first: a.first,
                 last: a.last,
-                flagged: a.pinned || b.pinned_ips.contains(ip),
+                flagged: a.pinned || pinned_ips.contains(&ip),
+                accounts: a.accounts.count(now),
             })
             .collect();
         sources.sort_by(|x, y| {
@@ -1233,18 +1317,18 @@ impl<'a> Model<'a> {
 
         let mut asns: Vec<AsnRow> = b
             .asns
-            .iter()
+            .into_iter()
             .filter(|(_, a)| a.failures > 0)
             .map(|(asn, a)| AsnRow {
-                asn: *asn,
+                asn,
                 org: None,
                 attempts: a.attempts,
                 failures: a.failures,
                 unknown_account: a.unknown_account,
                 successes: a.successes,
-                addresses: a.addresses.estimate(),
-                failing_addresses: a.failing_addresses.estimate(),
-                accounts: a.accounts.estimate(),
+                addresses: a.addresses.count(now),
+                failing_addresses: a.failing_addresses.count(now),
+                accounts: a.accounts.count(now),
             })
             .collect();
         asns.sort_by(|x, y| y.failures.cmp(&x.failures).then(x.asn.cmp(&y.asn)));

@@ -285,10 +285,71 @@ fn address_aggregates_and_distinct_accounts() {
     let err = (top.accounts.n as f64 - 2_000.0).abs() / 2_000.0;
     assert!(err < 0.25, "estimate {} for 2000", top.accounts.n);
     let second = &m.sources[1];
-    assert_eq!(second.accounts, Count { n: 10, exact: true });
+    assert_eq!(
+        second.accounts,
+        Count {
+            n: 10,
+            exact: true,
+            at_least: false
+        }
+    );
     assert_eq!(second.failures, 20);
     assert_eq!(m.asns[0].asn, Asn(64501));
-    assert_eq!(m.asns[0].failing_addresses, Count { n: 1, exact: true });
+    assert_eq!(
+        m.asns[0].failing_addresses,
+        Count {
+            n: 1,
+            exact: true,
+            at_least: false
+        }
+    );
+}
+
+#[test]
+fn distinct_counts_are_exact_then_sketched_within_a_budget() {
+    let mut budget = SketchBudget::default();
+    let mut d = Distinct::default();
+    for h in 0..DISTINCT_EXACT as u64 {
+        d.insert(at(0), h, &mut budget);
+        d.insert(at(1), h, &mut budget);
+    }
+    assert_eq!(
+        d.clone().count(at(1)),
+        Count {
+            n: DISTINCT_EXACT as u64,
+            exact: true,
+            at_least: false
+        }
+    );
+    for h in 0..2_000u64 {
+        d.insert(at(2), h.wrapping_mul(0x9e37_79b9_7f4a_7c15), &mut budget);
+    }
+    assert_eq!(budget.used, 1);
+    let c = d.clone().count(at(2));
+    assert!(!c.exact && !c.at_least);
+    let want = 2_000.0 + DISTINCT_EXACT as f64;
+    assert!((c.n as f64 - want).abs() / want < 0.05, "{c:?}");
+    budget.release(&d);
+    assert_eq!(budget.used, 0);
+
+    // No sketch left: values the exact tier already holds still fit, a new one stops the count.
+    let mut full = SketchBudget { used: MAX_SKETCHES };
+    let mut d = Distinct::default();
+    for h in 0..DISTINCT_EXACT as u64 {
+        d.insert(at(0), h, &mut full);
+    }
+    d.insert(at(1), 5, &mut full);
+    assert!(d.clone().count(at(1)).exact);
+    d.insert(at(1), 1_000_000, &mut full);
+    assert_eq!(full.used, MAX_SKETCHES);
+    assert_eq!(
+        d.count(at(1)),
+        Count {
+            n: DISTINCT_EXACT as u64 + 1,
+            exact: false,
+            at_least: true
+        }
+    );
 }
 
 #[test]
