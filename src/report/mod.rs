@@ -2,9 +2,16 @@
 //!
 //! A consumer at the very end of the pipeline: it sees every event (after enrichment,
 //! de-duplicated, in event-time order) and every alert, keeps small bounded aggregates, and
-//! renders everything once at the end. It depends only on `event`, `alert`, `time`, `error`
-//! and `stats` (plus the `sink` trait for its adapter, [`ReportSink`]), never on decoders or
-//! detectors, so data keeps flowing one way.
+//! renders everything once at the end. It depends only on `event`, `alert`, `time`, `error`,
+//! `stats` and `window` (plus the `sink` trait for its adapter, [`ReportSink`]), never on
+//! decoders or detectors, so data keeps flowing one way.
+//!
+//! It keeps no second analytics engine: distinct counts are the window module's counter, and
+//! whether a login comes from a new place is what the engine's login history said of the event
+//! (the [`LoginContext`] each event carries; see [`Place`]). What the report keeps of its own
+//! has no engine counterpart: the timeline's buckets, per-address and per-ASN totals, and each
+//! account's recent security-relevant events with its known ship-tos (no rule keeps a ship-to
+//! history per account), from which the "what happened next" of a break-in is told.
 //!
 //! Memory is bounded whatever the input:
 //! - the timeline keeps per-bucket counters; buckets start at one minute and are coarsened
@@ -22,9 +29,12 @@
 //!   each) at once, and a counter that outgrows its exact tier when none is free shows a lower
 //!   bound (`≥`) instead of growing;
 //! - per-account histories (logins from new places, resets, changes, orders) are rings of
-//!   `history_per_account` events for at most `max_accounts` accounts; when the table is full
-//!   the least recently active half is dropped. Accounts named in alerts are pinned and keep
-//!   `pinned_history_per_account` events, so "what happened next" survives for them.
+//!   `history_per_account` events for at most `max_accounts` accounts, each with up to four
+//!   known ship-tos inline; when the table is full the least recently active half is dropped.
+//!   Accounts named in alerts are pinned and keep `pinned_history_per_account` events, so
+//!   "what happened next" survives for them. The places an account logged in from are not
+//!   kept here: the engine's login history holds them (bounded by its own settings), and each
+//!   kept event stores its 24-byte [`LoginContext`] so a later alert can re-read it.
 //!
 //! Everything in the page comes from attacker-controlled logs: every piece of text goes
 //! through [`html::escape`], and every CSV cell through [`csv::guard_cell`].
@@ -35,7 +45,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::alert::{Alert, EntityKind, Rule, Severity};
-use crate::event::{AccountKey, AddressHash, Asn, AuthEvent, EventKind, FailureReason, Outcome};
+use crate::event::{
+    AccountKey, AddressHash, Asn, AuthEvent, EventKind, FailureReason, LoginContext, Outcome,
+};
 use crate::stats::RunStats;
 use crate::time::{DAY, HOUR, MINUTE, Millis, Timestamp};
 use crate::window::distinct::SlidingDistinctSketch;
@@ -73,8 +85,8 @@ const BUCKET_WIDTHS: [Millis; 8] = [
     28 * DAY,
 ];
 
-/// Known places (addresses, ASNs, ship-tos) remembered per account to mark new ones. Kept
-/// inline (no allocation per account).
+/// Ship-tos remembered per account to mark new ones (the engine keeps no ship-to history).
+/// Kept inline (no allocation per account).
 const KNOWN_PLACES: usize = 4;
 
 /// Section `[report]`: where the report goes and how much it may remember.
@@ -357,7 +369,9 @@ pub enum Place {
     New,
     /// No earlier login of the account was seen: nothing to compare with.
     NoHistory,
-    /// The event has no address.
+    /// The event has no address, or carries no [`LoginContext`]: the engine compares only
+    /// successful events, and only while a rule that keeps the login history
+    /// (`compromise.login`, `takeover.sequence`) is enabled.
     Unknown,
 }
 
@@ -406,17 +420,15 @@ pub struct HistEvent {
     pub ip: Option<IpAddr>,
     /// The address's ASN.
     pub asn: Option<Asn>,
-    /// New or known place for the account.
+    /// New or known place for the account (from `logins`, relative to the event or to the
+    /// account's break-in, see [`Trail`]).
     pub place: Place,
+    /// What the engine's login history said of the event's address and ASN.
+    pub logins: Option<LoginContext>,
     /// The new (hashed) e-mail or shipping address of a change.
     pub new_value: Option<AddressHash>,
     /// Order fields, for orders.
     pub order: Option<Box<OrderInfo>>,
-}
-
-/// The key of an address in an account's known places.
-fn ip_key(ip: IpAddr) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x6b6e_6f77_6e5f_6970).hash_one(ip)
 }
 
 /// The last few places an account used, most recent last, each with when it was first seen.
@@ -492,39 +504,90 @@ impl<T: Copy + PartialEq> Recent<T> {
     }
 }
 
+/// A successful login as a trail remembers it.
+#[derive(Debug, Clone, Copy)]
+struct LastLogin {
+    ts: Timestamp,
+    ip: Option<IpAddr>,
+    asn: Option<Asn>,
+    logins: Option<LoginContext>,
+}
+
 /// One account's recent security-relevant history. Keyed by a hash of the account: the name
 /// itself is kept only once an alert names the account.
-#[derive(Debug, Clone, Default)]
+///
+/// Whether an address or a network is new to the account comes from the engine's login
+/// history: each event carries its [`LoginContext`] (when its address and ASN were first seen
+/// among the account's successful logins), read relative to the event, or to `known_until`
+/// once an alert named the account.
+#[derive(Debug, Clone)]
 pub(crate) struct Trail {
     account: Option<Box<str>>,
-    /// Addresses by a 64-bit hash: half the size of an `IpAddr` with its time, and only
-    /// compared for equality.
-    known_ips: Recent<u64>,
-    known_asns: Recent<Asn>,
+    /// Places first seen at or after this time count as new: the time the account was named in
+    /// an alert, or earlier, when the alert says an attacker was in the account from then on,
+    /// so the attacker's addresses stay "new" in its takeover timeline.
+    known_until: Timestamp,
     known_ship_tos: Recent<AddressHash>,
     /// The last successful login, kept even when it is not in `events`, so a break-in that
     /// an alert names later can be put at the head of the timeline.
-    last_login: Option<(Timestamp, Option<IpAddr>, Option<Asn>)>,
+    last_login: Option<LastLogin>,
     pub(crate) events: VecDeque<HistEvent>,
     pub(crate) dropped: u64,
     last: Timestamp,
     pinned: bool,
 }
 
-impl Trail {
-    fn place(&self, ip: Option<IpAddr>, asn: Option<Asn>) -> Place {
-        let Some(ip) = ip else {
-            return Place::Unknown;
-        };
-        if self.known_ips.is_empty() {
-            Place::NoHistory
-        } else if self.known_ips.knows(&ip_key(ip)) {
-            Place::Known
-        } else if asn.is_some_and(|a| self.known_asns.knows(&a)) {
-            Place::NewAddress
-        } else {
-            Place::New
+impl Default for Trail {
+    fn default() -> Trail {
+        Trail {
+            account: None,
+            known_until: Timestamp(i64::MAX),
+            known_ship_tos: Recent::default(),
+            last_login: None,
+            events: VecDeque::new(),
+            dropped: 0,
+            last: Timestamp::default(),
+            pinned: false,
         }
+    }
+}
+
+/// Where an event at `ts` from `ip`/`asn` stands for its account, by the engine's
+/// [`LoginContext`], counting only places first seen before `known_until`.
+fn place_of(
+    ts: Timestamp,
+    ip: Option<IpAddr>,
+    asn: Option<Asn>,
+    logins: Option<LoginContext>,
+    known_until: Timestamp,
+) -> Place {
+    let (Some(ip), Some(ctx)) = (ip, logins) else {
+        return Place::Unknown;
+    };
+    let before = ts.min(known_until);
+    if !ctx.has_history(before) {
+        return Place::NoHistory;
+    }
+    // `novelty` reads only the event's address and ASN: a bare event carries them.
+    let mut probe = AuthEvent::new(ts, EventKind::Login, crate::event::LineMeta::default());
+    probe.ip = Some(ip);
+    probe.asn = asn;
+    match ctx.novelty(&probe, before) {
+        (false, _) => Place::Known,
+        (true, false) => Place::NewAddress,
+        (true, true) => Place::New,
+    }
+}
+
+impl Trail {
+    fn place(
+        &self,
+        ts: Timestamp,
+        ip: Option<IpAddr>,
+        asn: Option<Asn>,
+        logins: Option<LoginContext>,
+    ) -> Place {
+        place_of(ts, ip, asn, logins, self.known_until)
     }
 
     fn ship_to_known(&self, ship_to: AddressHash) -> Option<bool> {
@@ -534,12 +597,16 @@ impl Trail {
     /// The attacker was in the account from `since` on: forget the places first seen from
     /// then (they are the attacker's), and re-mark the events kept since then.
     fn unlearn_since(&mut self, since: Timestamp) {
-        self.known_ips.retain_before(since);
-        self.known_asns.retain_before(since);
+        self.known_until = self.known_until.min(since);
         self.known_ship_tos.retain_before(since);
         // The break-in login itself may not have been kept (a first login has nothing to
         // compare with): put it back.
-        if let Some((ts, ip, asn)) = self.last_login
+        if let Some(LastLogin {
+            ts,
+            ip,
+            asn,
+            logins,
+        }) = self.last_login
             && ts >= since
             && !self
                 .events
@@ -556,6 +623,7 @@ impl Trail {
                     ip,
                     asn,
                     place: Place::Unknown,
+                    logins,
                     new_value: None,
                     order: None,
                 },
@@ -563,7 +631,7 @@ impl Trail {
         }
         let mut events = std::mem::take(&mut self.events);
         for e in events.iter_mut().filter(|e| e.ts >= since) {
-            e.place = self.place(e.ip, e.asn);
+            e.place = self.place(e.ts, e.ip, e.asn, e.logins);
             if let Some(o) = e.order.as_deref_mut()
                 && let Some(st) = o.ship_to
             {
@@ -880,7 +948,7 @@ impl ReportBuilder {
         let pinned_cap = self.cfg.pinned_history_per_account;
         let trail = self.trails.entry(account).or_default();
         trail.last = trail.last.max(ev.ts);
-        let place = trail.place(ev.ip, ev.asn);
+        let place = trail.place(ev.ts, ev.ip, ev.asn, ev.logins);
         let details = ev.details.as_deref();
         let order = (ev.kind == EventKind::Order).then(|| {
             let ship_to = details.and_then(|d| d.ship_to);
@@ -902,18 +970,15 @@ impl ReportBuilder {
         // be coming back.
         let keep = !is_login || trail.pinned || matches!(place, Place::New | Place::NewAddress);
         if is_login {
-            trail.last_login = Some((ev.ts, ev.ip, ev.asn));
-            // Places are learned only before the account is named in an alert, so the
-            // attacker's addresses stay "new" in its takeover timeline.
-            if !trail.pinned
-                && let Some(ip) = ev.ip
-            {
-                trail.known_ips.remember(ip_key(ip), ev.ts);
-                if let Some(asn) = ev.asn {
-                    trail.known_asns.remember(asn, ev.ts);
-                }
-            }
+            trail.last_login = Some(LastLogin {
+                ts: ev.ts,
+                ip: ev.ip,
+                asn: ev.asn,
+                logins: ev.logins,
+            });
         }
+        // Ship-tos are learned only before the account is named in an alert (as places are
+        // counted only before `known_until`), so the attacker's stay "new".
         if let Some(s) = order.as_ref().and_then(|o| o.ship_to)
             && !trail.pinned
         {
@@ -929,6 +994,7 @@ impl ReportBuilder {
                     ip: ev.ip,
                     asn: ev.asn,
                     place,
+                    logins: ev.logins,
                     new_value,
                     order,
                 },
@@ -966,6 +1032,11 @@ impl ReportBuilder {
         };
         let key = self.hash(name.as_str());
         let cap = self.cfg.max_alerts;
+        // The alert comes right after the event that raised it: places first seen later are
+        // not learned (they may be the attacker's).
+        let now = self
+            .last
+            .map_or(Timestamp(i64::MAX), |t| Timestamp(t.0.saturating_add(1)));
         let pinned = &mut self.pinned_accounts;
         let trail = match self.trails.get_mut(&key) {
             Some(t) => t,
@@ -980,6 +1051,7 @@ impl ReportBuilder {
             *pinned += 1;
             trail.pinned = true;
             trail.account = Some(name.as_str().into());
+            trail.known_until = trail.known_until.min(now);
         }
         if let Some(since) = attacker_since {
             trail.unlearn_since(since);
