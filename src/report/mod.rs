@@ -36,8 +36,9 @@
 //!   kept here: the engine's login history holds them (bounded by its own settings), and each
 //!   kept event stores its 24-byte [`LoginContext`] so a later alert can re-read it.
 //!
-//! Everything in the page comes from attacker-controlled logs: every piece of text goes
-//! through [`html::escape`], and every CSV cell through [`csv::guard_cell`].
+//! Everything in the page comes from attacker-controlled logs: the page is written with
+//! `maud`, which escapes every interpolated value (see [`html`]), and every CSV cell goes
+//! through [`csv::guard_cell`].
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -421,7 +422,7 @@ pub struct HistEvent {
     /// The address's ASN.
     pub asn: Option<Asn>,
     /// New or known place for the account (from `logins`, relative to the event or to the
-    /// account's break-in, see [`Trail`]).
+    /// account's break-in once an alert names the account).
     pub place: Place,
     /// What the engine's login history said of the event's address and ASN.
     pub logins: Option<LoginContext>,
