@@ -1072,11 +1072,7 @@ impl ReportBuilder {
 
     /// Sees one alert. A re-emission (same id, higher severity) replaces the earlier one.
     pub fn observe_alert(&mut self, alert: &Alert) {
-        let ev_ip = alert
-            .evidence
-            .get("ip")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<IpAddr>().ok());
+        let ev_ip = evidence::ip(alert).and_then(|s| s.parse::<IpAddr>().ok());
         match alert.rule {
             Rule::CompromiseLogin | Rule::TakeoverSequence => {
                 if alert.entity.kind == EntityKind::Account {
@@ -1421,27 +1417,15 @@ impl<'a> Model<'a> {
                 row.severity = row.severity.max(a.severity);
                 continue;
             }
-            let ev = &a.evidence;
-            let time = ev
-                .get("login_time")
-                .and_then(|v| v.as_str())
-                .and_then(|s| crate::time::parse_rfc3339(s.as_bytes()))
-                .unwrap_or(a.first_seen);
-            let asn = a.asn.or_else(|| {
-                ev.get("asn")
-                    .and_then(|v| v.as_u64())
-                    .map(|n| Asn(n as u32))
-            });
+            let time = evidence::login_time(a).unwrap_or(a.first_seen);
+            let asn = a.asn.or_else(|| evidence::asn(a));
             compromised.push(CompromisedRow {
                 account,
                 time,
-                ip: ev.get("ip").and_then(|v| v.as_str()).map(str::to_string),
+                ip: evidence::ip(a).map(str::to_string),
                 asn,
                 org: a.as_org.clone().or_else(|| org(asn)),
-                reason: ev
-                    .get("reason")
-                    .and_then(|v| v.as_str())
-                    .map_or_else(|| a.summary.clone(), str::to_string),
+                reason: evidence::reason(a).map_or_else(|| a.summary.clone(), str::to_string),
                 severity: a.severity,
                 alert_ids: vec![a.id.clone()],
                 takeover: false,
@@ -1458,24 +1442,10 @@ impl<'a> Model<'a> {
                 row.time = row.time.min(a.first_seen);
                 continue;
             }
-            let first_step = a
-                .evidence
-                .get("steps")
-                .and_then(|s| s.as_array())
-                .and_then(|s| s.first());
-            let ip = first_step
-                .and_then(|s| s.get("ip"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
-            let asn = first_step
-                .and_then(|s| s.get("asn"))
-                .and_then(|v| v.as_u64())
-                .map(|n| Asn(n as u32))
-                .or(a.asn);
-            let what = first_step
-                .and_then(|s| s.get("event"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("takeover");
+            let (ip, step_asn, what) = evidence::first_step(a);
+            let ip = ip.map(str::to_string);
+            let asn = step_asn.or(a.asn);
+            let what = what.unwrap_or("takeover");
             compromised.push(CompromisedRow {
                 account,
                 time: a.first_seen,
@@ -1589,6 +1559,56 @@ impl<'a> Model<'a> {
             .filter(|((k, o), _)| *k == kind && outcome.is_none_or(|want| want.as_str() == *o))
             .map(|(_, n)| *n)
             .sum()
+    }
+}
+
+/// What the report reads from alert evidence, one function per field, so that typed evidence
+/// can replace the JSON keys here alone.
+mod evidence {
+    use crate::alert::Alert;
+    use crate::event::Asn;
+    use crate::time::Timestamp;
+
+    /// `ip` (`compromise.login`, and any rule that names one address).
+    pub(super) fn ip(a: &Alert) -> Option<&str> {
+        a.evidence.get("ip").and_then(|v| v.as_str())
+    }
+
+    /// `login_time` of a `compromise.login`.
+    pub(super) fn login_time(a: &Alert) -> Option<Timestamp> {
+        a.evidence
+            .get("login_time")
+            .and_then(|v| v.as_str())
+            .and_then(|s| crate::time::parse_rfc3339(s.as_bytes()))
+    }
+
+    /// `asn` of a `compromise.login`.
+    pub(super) fn asn(a: &Alert) -> Option<Asn> {
+        a.evidence
+            .get("asn")
+            .and_then(|v| v.as_u64())
+            .map(|n| Asn(n as u32))
+    }
+
+    /// `reason` of a `compromise.login`.
+    pub(super) fn reason(a: &Alert) -> Option<&str> {
+        a.evidence.get("reason").and_then(|v| v.as_str())
+    }
+
+    /// The first of a `takeover.sequence`'s `steps`: its `ip`, `asn` and `event`.
+    pub(super) fn first_step(a: &Alert) -> (Option<&str>, Option<Asn>, Option<&str>) {
+        let step = a
+            .evidence
+            .get("steps")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.first());
+        (
+            step.and_then(|s| s.get("ip")).and_then(|v| v.as_str()),
+            step.and_then(|s| s.get("asn"))
+                .and_then(|v| v.as_u64())
+                .map(|n| Asn(n as u32)),
+            step.and_then(|s| s.get("event")).and_then(|v| v.as_str()),
+        )
     }
 }
 
