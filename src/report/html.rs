@@ -1,14 +1,19 @@
 //! The HTML page: one self-contained file with inline CSS and inline SVG, no scripts, no
 //! external resources (a Content-Security-Policy forbids them, as a second line of defence).
 //!
-//! Every piece of text that reaches the page, whether from the logs or from us, goes through
-//! [`escape`]; table cells are [`Cell::Text`] (escaped when written) unless they are markup
-//! built here from escaped parts.
+//! Written with `maud`, whose templates escape every interpolated value (`& < > "`; attribute
+//! values are always double-quoted), so escaping holds by construction: the only markup not
+//! escaped is the static CSS ([`PreEscaped`]) and the fragments built here by other templates
+//! ([`Markup`], the SVG of [`svg`] included). On top of that, [`render`] replaces control
+//! characters and bidirectional overrides in the whole page (see [`neutralize_controls`]): our
+//! templates hold none, so every one comes from a log and could make a line display as
+//! something it is not.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use super::{
@@ -17,31 +22,19 @@ use super::{
 use crate::alert::{Alert, Rule, Severity, thousands};
 use crate::event::{EventKind, Outcome};
 
-/// Escapes text for HTML element content and quoted attribute values: `& < > " '` become
-/// entities; control characters (C0 other than tab and newline, DEL, C1) and bidirectional
-/// overrides (which can make a log line display as something it is not) become U+FFFD.
-/// Invalid UTF-8 cannot reach here: events hold Rust strings, and decoders keep invalid bytes
-/// as visible `\xNN` text.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    let needs = s
-        .chars()
-        .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || is_unsafe_control(c));
-    if !needs {
+/// Replaces control characters (C0 other than tab and newline, DEL, C1) and bidirectional
+/// overrides with U+FFFD. HTML escaping is the templates' job; this keeps a log line from
+/// rewriting how the text around it displays. Invalid UTF-8 cannot reach here: events hold
+/// Rust strings, and decoders keep invalid bytes as visible `\xNN` text.
+pub fn neutralize_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_control) {
         return Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if is_unsafe_control(c) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    Cow::Owned(
+        s.chars()
+            .map(|c| if is_unsafe_control(c) { '\u{FFFD}' } else { c })
+            .collect(),
+    )
 }
 
 fn is_unsafe_control(c: char) -> bool {
@@ -58,55 +51,48 @@ pub enum Cell {
     Num(u64),
     /// A count that may be estimated.
     Est(Count),
-    /// Markup built from escaped parts.
-    Html(String),
+    /// Markup from a template.
+    Markup(Markup),
 }
 
 fn t(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
-fn table(s: &mut String, id: &str, headers: &[&str], rows: &[Vec<Cell>]) {
-    if id.is_empty() {
-        s.push_str("<table><thead><tr>");
-    } else {
-        let _ = write!(s, "<table id=\"{}\"><thead><tr>", escape(id));
-    }
-    for h in headers {
-        let _ = write!(s, "<th>{}</th>", escape(h));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for row in rows {
-        s.push_str("<tr>");
-        for c in row {
-            match c {
-                // Short cells (times, addresses, ASNs) do not wrap; long ones may break anywhere
-                // so a hostile 10 kB user agent cannot stretch the page.
-                Cell::Text(x) if x.chars().count() <= 24 => {
-                    let _ = write!(s, "<td class=\"nw\">{}</td>", escape(x));
-                }
-                Cell::Text(x) => {
-                    let _ = write!(s, "<td>{}</td>", escape(x));
-                }
-                Cell::Num(n) => {
-                    let _ = write!(s, "<td class=\"n\">{}</td>", thousands(*n));
-                }
-                Cell::Est(c) => {
-                    let _ = write!(s, "<td class=\"n\">{}</td>", fmt_count(*c));
-                }
-                Cell::Html(h) => {
-                    let _ = write!(s, "<td>{h}</td>");
-                }
-            }
+fn cell(c: &Cell) -> Markup {
+    html! {
+        @match c {
+            // Short cells (times, addresses, ASNs) do not wrap; long ones may break anywhere
+            // so a hostile 10 kB user agent cannot stretch the page.
+            Cell::Text(x) if x.chars().count() <= 24 => td.nw { (x) },
+            Cell::Text(x) => td { (x) },
+            Cell::Num(n) => td.n { (thousands(*n)) },
+            Cell::Est(c) => td.n { (fmt_count(*c)) },
+            Cell::Markup(m) => td { (m) },
         }
-        s.push_str("</tr>");
     }
-    s.push_str("</tbody></table>");
+}
+
+/// A table with a header row; `id` empty for none.
+fn table(id: &str, headers: &[&str], rows: &[Vec<Cell>]) -> Markup {
+    let inner = html! {
+        thead { tr { @for h in headers { th { (h) } } } }
+        tbody { @for row in rows { tr { @for c in row { (cell(c)) } } } }
+    };
+    html! {
+        @if id.is_empty() {
+            table { (inner) }
+        } @else {
+            table id=(id) { (inner) }
+        }
+    }
 }
 
 fn fmt_count(c: Count) -> String {
     if c.exact {
         thousands(c.n)
+    } else if c.at_least {
+        format!("≥{}", thousands(c.n))
     } else {
         format!("≈{}", thousands(c.n))
     }
@@ -116,11 +102,12 @@ fn org_or_dash(org: &Option<String>) -> String {
     org.clone().unwrap_or_else(|| "—".to_string())
 }
 
-fn sev_badge(sev: Severity) -> String {
-    format!(
-        "<span class=\"sev sev-{0}\">{0}</span>",
-        escape(sev.as_str())
-    )
+fn sev_badge(sev: Severity) -> Markup {
+    html! { span class=(format!("sev sev-{}", sev.as_str())) { (sev.as_str()) } }
+}
+
+fn acc(name: &str) -> Markup {
+    html! { span.acc { (name) } }
 }
 
 fn range(a: crate::time::Timestamp, b: crate::time::Timestamp) -> String {
@@ -195,50 +182,73 @@ footer{margin-top:40px;font-size:12px;color:var(--muted)}
 
 /// Renders the whole page.
 pub fn render(m: &Model<'_>) -> String {
-    let mut s = String::with_capacity(64 * 1024);
-    s.push_str(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>credwatch forensic report</title><style>",
-    );
-    s.push_str(CSS);
-    s.push_str("</style></head><body><main>");
-    header(&mut s, m);
-    what_happened(&mut s, m);
-    timeline(&mut s, m);
-    compromised(&mut s, m);
-    takeovers(&mut s, m);
-    sources(&mut s, m);
-    asns(&mut s, m);
-    orders(&mut s, m);
-    resets(&mut s, m);
-    alerts(&mut s, m);
-    inputs(&mut s, m);
-    s.push_str(
-        "<footer>Generated by credwatch. All times are UTC. Postal and e-mail addresses are \
-         shown only as short hashes. Counts marked ≈ are estimates.</footer></main></body></html>\n",
-    );
+    let lower_bounds = m
+        .sources
+        .iter()
+        .map(|r| r.accounts)
+        .chain(
+            m.asns
+                .iter()
+                .flat_map(|r| [r.addresses, r.failing_addresses, r.accounts]),
+        )
+        .any(|c| c.at_least);
+    let page = html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy"
+                    content="default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "credwatch forensic report" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                main {
+                    (header(m))
+                    (what_happened(m))
+                    (timeline(m))
+                    (compromised(m))
+                    (takeovers(m))
+                    (sources(m))
+                    (asns(m))
+                    (orders(m))
+                    (resets(m))
+                    (alerts(m))
+                    (inputs(m))
+                    footer {
+                        "Generated by credwatch. All times are UTC. Postal and e-mail addresses \
+                         are shown only as short hashes. Counts marked ≈ are estimates."
+                        @if lower_bounds {
+                            " Counts marked ≥ are lower bounds: the report ran out of room to \
+                             count further."
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let mut s = neutralize_controls(&page.into_string()).into_owned();
+    s.push('\n');
     s
 }
 
-fn header(s: &mut String, m: &Model<'_>) {
-    s.push_str("<header><h1>credwatch forensic report</h1>");
+fn header(m: &Model<'_>) -> Markup {
     let period = m
         .range
         .map(|(a, b)| format!("{} UTC", range(a, b)))
         .unwrap_or_else(|| "no events".to_string());
-    let _ = write!(s, "<p class=\"muted\">Events from {}", escape(&period));
+    let mut line = format!("Events from {period}");
     if !m.stats.sources.is_empty() {
         let _ = write!(
-            s,
+            line,
             " · {} log lines from {} input{}",
             thousands(m.stats.total_lines()),
             m.stats.sources.len(),
             if m.stats.sources.len() == 1 { "" } else { "s" }
         );
     }
-    s.push_str("</p></header>");
+    html! { header { h1 { "credwatch forensic report" } p.muted { (line) } } }
 }
 
 /// Totals of the harm done through compromised accounts.
@@ -259,7 +269,11 @@ fn harm(m: &Model<'_>) -> (u64, u64, BTreeMap<String, f64>) {
     (takeovers, orders, totals)
 }
 
-fn what_happened(s: &mut String, m: &Model<'_>) {
+fn kpi(bad: bool, n: &str, label: &str) -> Markup {
+    html! { div class=(if bad { "kpi bad" } else { "kpi" }) { b { (n) } (label) } }
+}
+
+fn what_happened(m: &Model<'_>) -> Markup {
     let logins = m.events_of(EventKind::Login, None);
     let ok: u64 = m.buckets.iter().map(|(_, b)| b.ok).sum();
     let failed: u64 = m.buckets.iter().map(|(_, b)| b.failed).sum();
@@ -280,51 +294,13 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
         .iter()
         .filter(|a| a.severity >= Severity::High)
         .count() as u64;
-
-    s.push_str("<section id=\"summary\"><h2>What happened</h2><div class=\"kpis\">");
-    let kpi = |s: &mut String, bad: bool, n: String, label: &str| {
-        let _ = write!(
-            s,
-            "<div class=\"kpi{}\"><b>{}</b>{}</div>",
-            if bad { " bad" } else { "" },
-            escape(&n),
-            escape(label)
-        );
+    let order_kpi = if totals.is_empty() {
+        thousands(orders)
+    } else {
+        fmt_totals(&totals)
     };
-    kpi(
-        s,
-        !m.compromised.is_empty(),
-        thousands(m.compromised.len() as u64),
-        "accounts broken into",
-    );
-    kpi(
-        s,
-        takeovers > 0,
-        thousands(takeovers),
-        "accounts taken over",
-    );
-    kpi(
-        s,
-        orders > 0,
-        if totals.is_empty() {
-            thousands(orders)
-        } else {
-            fmt_totals(&totals)
-        },
-        &format!(
-            "in {} orders through broken-into accounts",
-            thousands(orders)
-        ),
-    );
-    kpi(s, failed > 0, thousands(failed), "failed logins");
-    kpi(
-        s,
-        serious > 0,
-        thousands(serious),
-        "high or critical alerts",
-    );
-    s.push_str("</div>");
 
+    // The story, as plain text (escaped when written), one paragraph per line.
     let mut p = String::new();
     let period = m
         .range
@@ -463,23 +439,36 @@ fn what_happened(s: &mut String, m: &Model<'_>) {
             if resets == 1 { "was" } else { "were" }
         );
     }
-    for para in p.split('\n').map(str::trim).filter(|x| !x.is_empty()) {
-        let _ = write!(s, "<p class=\"lead\">{}</p>", escape(para));
+    html! {
+        section #summary {
+            h2 { "What happened" }
+            div.kpis {
+                (kpi(!m.compromised.is_empty(), &thousands(m.compromised.len() as u64), "accounts broken into"))
+                (kpi(takeovers > 0, &thousands(takeovers), "accounts taken over"))
+                (kpi(orders > 0, &order_kpi, &format!("in {} orders through broken-into accounts", thousands(orders))))
+                (kpi(failed > 0, &thousands(failed), "failed logins"))
+                (kpi(serious > 0, &thousands(serious), "high or critical alerts"))
+            }
+            @for para in p.split('\n').map(str::trim).filter(|x| !x.is_empty()) {
+                p.lead { (para) }
+            }
+        }
     }
-    s.push_str("</section>");
 }
 
-fn timeline(s: &mut String, m: &Model<'_>) {
+fn timeline(m: &Model<'_>) -> Markup {
     let (width, _) = svg::series(m);
-    let _ = write!(
-        s,
-        "<section id=\"timeline\"><h2>Timeline</h2><p class=\"muted\">Logins per {}. Shaded: \
-         site-wide stuffing bursts. Dots: alerts about accounts (hover for details).</p>",
-        escape(&crate::time::format_duration(width))
-    );
-    s.push_str(&svg::timeline(m));
-    s.push_str(&svg::legend(m));
-    s.push_str("</section>");
+    html! {
+        section #timeline {
+            h2 { "Timeline" }
+            p.muted {
+                "Logins per " (crate::time::format_duration(width)) ". Shaded: site-wide \
+                 stuffing bursts. Dots: alerts about accounts (hover for details)."
+            }
+            (svg::timeline(m))
+            (svg::legend(m))
+        }
+    }
 }
 
 fn aftermath_text(r: &CompromisedRow) -> String {
@@ -529,173 +518,169 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn compromised(s: &mut String, m: &Model<'_>) {
-    s.push_str(
-        "<section id=\"compromised-accounts\"><h2>Compromised accounts</h2><p class=\"muted\">\
-         Successful logins from attacking sources, and accounts taken over: the list to lock, \
-         reset and notify.</p>",
-    );
-    if m.compromised.is_empty() {
-        s.push_str("<p>None.</p></section>");
-        return;
-    }
+fn compromised(m: &Model<'_>) -> Markup {
     let rows: Vec<Vec<Cell>> = m
         .compromised
         .iter()
         .map(|r| {
             vec![
-                Cell::Html(format!("<span class=\"acc\">{}</span>", escape(&r.account))),
+                Cell::Markup(acc(&r.account)),
                 t(fmt_time(r.time)),
                 t(r.ip.clone().unwrap_or_default()),
                 t(r.asn.map(|a| format!("AS{a}")).unwrap_or_default()),
                 t(org_or_dash(&r.org)),
                 t(r.reason.clone()),
-                Cell::Html(sev_badge(r.severity)),
+                Cell::Markup(sev_badge(r.severity)),
                 t(aftermath_text(r)),
             ]
         })
         .collect();
-    table(
-        s,
-        "compromised",
-        &[
-            "Account",
-            "Time (UTC)",
-            "Address",
-            "ASN",
-            "Organisation",
-            "Why",
-            "Severity",
-            "What happened next",
-        ],
-        &rows,
-    );
-    s.push_str("</section>");
-}
-
-fn place_html(p: Place) -> String {
-    match p {
-        Place::New | Place::NewAddress => {
-            format!("<span class=\"new pl\">{}</span>", escape(p.label()))
+    html! {
+        section #compromised-accounts {
+            h2 { "Compromised accounts" }
+            p.muted {
+                "Successful logins from attacking sources, and accounts taken over: the list to \
+                 lock, reset and notify."
+            }
+            @if rows.is_empty() {
+                p { "None." }
+            } @else {
+                (table(
+                    "compromised",
+                    &[
+                        "Account",
+                        "Time (UTC)",
+                        "Address",
+                        "ASN",
+                        "Organisation",
+                        "Why",
+                        "Severity",
+                        "What happened next",
+                    ],
+                    &rows,
+                ))
+            }
         }
-        _ => format!("<span class=\"pl\">{}</span>", escape(p.label())),
     }
 }
 
-fn event_details(e: &HistEvent, drops: &[String]) -> String {
-    let mut d = String::new();
-    if let Some(o) = &e.order {
-        if let Some(a) = o.amount {
-            let _ = write!(
-                d,
-                "{} {}",
-                escape(o.currency.as_deref().unwrap_or("")),
-                escape(&fmt_amount(a))
-            );
-        }
-        if let Some(seller) = &o.seller {
-            let _ = write!(d, " · seller {}", escape(seller));
-        }
-        if o.marketplace == Some(true) {
-            d.push_str(" · marketplace");
-        }
-        if let Some(st) = o.ship_to {
-            let st = st.to_string();
-            let _ = write!(d, " · ship-to {}", escape(&st));
-            if drops.contains(&st) {
-                d.push_str(" <span class=\"drop\">drop address</span>");
-            }
-            match o.ship_to_known {
-                Some(false) => d.push_str(" <span class=\"new\">new ship-to</span>"),
-                Some(true) => d.push_str(" (known ship-to)"),
-                None => {}
-            }
-        }
-        if let Some(id) = &o.order_id {
-            let _ = write!(d, " · order {}", escape(id));
-        }
-    } else if let Some(v) = e.new_value {
-        let v = v.to_string();
-        let _ = write!(d, "new value {}", escape(&v));
-        if drops.contains(&v) {
-            d.push_str(" <span class=\"drop\">drop address</span>");
+fn place_html(p: Place) -> Markup {
+    html! {
+        @match p {
+            Place::New | Place::NewAddress => span.new.pl { (p.label()) },
+            _ => span.pl { (p.label()) },
         }
     }
-    d
 }
 
-fn takeovers(s: &mut String, m: &Model<'_>) {
+/// " <span class="drop">drop address</span>" when `hash` is a flagged ship-to.
+fn drop_mark(hash: &str, drops: &[String]) -> Markup {
+    html! {
+        @if drops.iter().any(|d| d == hash) {
+            " " span.drop { "drop address" }
+        }
+    }
+}
+
+fn event_details(e: &HistEvent, drops: &[String]) -> Markup {
+    let Some(o) = &e.order else {
+        return match e.new_value {
+            Some(v) => {
+                let v = v.to_string();
+                html! { "new value " (v) (drop_mark(&v, drops)) }
+            }
+            None => html! {},
+        };
+    };
+    let ship_to = o.ship_to.map(|st| st.to_string());
+    html! {
+        @if let Some(a) = o.amount {
+            (o.currency.as_deref().unwrap_or("")) " " (fmt_amount(a))
+        }
+        @if let Some(seller) = &o.seller {
+            " · seller " (seller)
+        }
+        @if o.marketplace == Some(true) {
+            " · marketplace"
+        }
+        @if let Some(st) = &ship_to {
+            " · ship-to " (st)
+            (drop_mark(st, drops))
+            @match o.ship_to_known {
+                Some(false) => { " " span.new { "new ship-to" } },
+                Some(true) => { " (known ship-to)" },
+                None => {},
+            }
+        }
+        @if let Some(id) = &o.order_id {
+            " · order " (id)
+        }
+    }
+}
+
+fn network(e: &HistEvent, m: &Model<'_>) -> String {
+    match (e.asn, e.asn.and_then(|a| m.orgs.get(&a))) {
+        (Some(a), Some(o)) => format!("AS{a} {o}"),
+        (Some(a), None) => format!("AS{a}"),
+        _ => String::new(),
+    }
+}
+
+fn takeovers(m: &Model<'_>) -> Markup {
     let rows: Vec<&CompromisedRow> = m
         .compromised
         .iter()
         .filter(|r| !r.next.is_empty())
         .collect();
-    s.push_str(
-        "<section id=\"takeovers\"><h2>Account timelines</h2><p class=\"muted\">What happened \
-         to each compromised account from the break-in on: logins from new places, resets, \
-         e-mail and address changes, orders.</p>",
-    );
-    if rows.is_empty() {
-        s.push_str("<p>Nothing recorded after the break-ins.</p></section>");
-        return;
-    }
-    for r in rows {
-        let _ = write!(
-            s,
-            "<h3><span class=\"acc\">{}</span> {}</h3>",
-            escape(&r.account),
-            sev_badge(r.severity)
-        );
-        let cells: Vec<Vec<Cell>> = r
-            .next
-            .iter()
-            .map(|e| {
-                let org = e.asn.and_then(|a| m.orgs.get(&a).cloned());
-                vec![
-                    t(fmt_time(e.ts)),
-                    t(e.kind.as_str().replace('_', " ")),
-                    t(e.outcome.as_str()),
-                    t(e.ip.map(|i| i.to_string()).unwrap_or_default()),
-                    t(match (e.asn, org) {
-                        (Some(a), Some(o)) => format!("AS{a} {o}"),
-                        (Some(a), None) => format!("AS{a}"),
-                        _ => String::new(),
-                    }),
-                    Cell::Html(place_html(e.place)),
-                    Cell::Html(event_details(e, &m.drop_addresses)),
-                ]
-            })
-            .collect();
-        table(
-            s,
-            "",
-            &[
-                "Time (UTC)",
-                "Event",
-                "Outcome",
-                "Address",
-                "Network",
-                "Place",
-                "Details",
-            ],
-            &cells,
-        );
-        if r.history_dropped > 0 {
-            let _ = write!(
-                s,
-                "<p class=\"muted\">{} older events of this account were not kept.</p>",
-                thousands(r.history_dropped)
-            );
+    html! {
+        section #takeovers {
+            h2 { "Account timelines" }
+            p.muted {
+                "What happened to each compromised account from the break-in on: logins from new \
+                 places, resets, e-mail and address changes, orders."
+            }
+            @if rows.is_empty() {
+                p { "Nothing recorded after the break-ins." }
+            }
+            @for r in rows {
+                h3 { (acc(&r.account)) " " (sev_badge(r.severity)) }
+                (table(
+                    "",
+                    &[
+                        "Time (UTC)",
+                        "Event",
+                        "Outcome",
+                        "Address",
+                        "Network",
+                        "Place",
+                        "Details",
+                    ],
+                    &r.next
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                t(fmt_time(e.ts)),
+                                t(e.kind.as_str().replace('_', " ")),
+                                t(e.outcome.as_str()),
+                                t(e.ip.map(|i| i.to_string()).unwrap_or_default()),
+                                t(network(e, m)),
+                                Cell::Markup(place_html(e.place)),
+                                Cell::Markup(event_details(e, &m.drop_addresses)),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ))
+                @if r.history_dropped > 0 {
+                    p.muted {
+                        (thousands(r.history_dropped)) " older events of this account were not kept."
+                    }
+                }
+            }
         }
     }
-    s.push_str("</section>");
 }
 
-fn sources(s: &mut String, m: &Model<'_>) {
-    s.push_str(
-        "<section id=\"attack-sources\"><h2>Top attacking addresses</h2><p class=\"muted\">\
-         Addresses with the most failed logins (and password-reset requests).</p>",
-    );
+fn sources(m: &Model<'_>) -> Markup {
     let rows: Vec<Vec<Cell>> = m
         .sources
         .iter()
@@ -715,41 +700,41 @@ fn sources(s: &mut String, m: &Model<'_>) {
             ]
         })
         .collect();
-    if rows.is_empty() {
-        s.push_str("<p>None.</p>");
-    } else {
-        table(
-            s,
-            "sources",
-            &[
-                "Address",
-                "ASN",
-                "Organisation",
-                "Login attempts",
-                "Failed",
-                "Distinct accounts",
-                "Succeeded",
-                "Reset requests",
-                "First – last seen (UTC)",
-                "In an alert",
-            ],
-            &rows,
-        );
+    html! {
+        section #attack-sources {
+            h2 { "Top attacking addresses" }
+            p.muted { "Addresses with the most failed logins (and password-reset requests)." }
+            @if rows.is_empty() {
+                p { "None." }
+            } @else {
+                (table(
+                    "sources",
+                    &[
+                        "Address",
+                        "ASN",
+                        "Organisation",
+                        "Login attempts",
+                        "Failed",
+                        "Distinct accounts",
+                        "Succeeded",
+                        "Reset requests",
+                        "First – last seen (UTC)",
+                        "In an alert",
+                    ],
+                    &rows,
+                ))
+            }
+            @if m.sources_dropped.0 > 0 {
+                p.muted {
+                    (thousands(m.sources_dropped.0)) " addresses with few failures ("
+                    (thousands(m.sources_dropped.1)) " login attempts) were not kept, to bound memory."
+                }
+            }
+        }
     }
-    if m.sources_dropped.0 > 0 {
-        let _ = write!(
-            s,
-            "<p class=\"muted\">{} addresses with few failures ({} login attempts) were not \
-             kept, to bound memory.</p>",
-            thousands(m.sources_dropped.0),
-            thousands(m.sources_dropped.1)
-        );
-    }
-    s.push_str("</section>");
 }
 
-fn asns(s: &mut String, m: &Model<'_>) {
-    s.push_str("<section id=\"attack-networks\"><h2>Top attacking networks (ASNs)</h2>");
+fn asns(m: &Model<'_>) -> Markup {
     let rows: Vec<Vec<Cell>> = m
         .asns
         .iter()
@@ -767,187 +752,188 @@ fn asns(s: &mut String, m: &Model<'_>) {
             ]
         })
         .collect();
-    if rows.is_empty() {
-        s.push_str("<p>None (no ASN database loaded, or no failed logins).</p>");
-    } else {
-        table(
-            s,
-            "asns",
-            &[
-                "ASN",
-                "Organisation",
-                "Login attempts",
-                "Failed",
-                "Failed: no such account",
-                "Failing addresses",
-                "Distinct accounts",
-                "Succeeded",
-            ],
-            &rows,
-        );
+    html! {
+        section #attack-networks {
+            h2 { "Top attacking networks (ASNs)" }
+            @if rows.is_empty() {
+                p { "None (no ASN database loaded, or no failed logins)." }
+            } @else {
+                (table(
+                    "asns",
+                    &[
+                        "ASN",
+                        "Organisation",
+                        "Login attempts",
+                        "Failed",
+                        "Failed: no such account",
+                        "Failing addresses",
+                        "Distinct accounts",
+                        "Succeeded",
+                    ],
+                    &rows,
+                ))
+            }
+        }
     }
-    s.push_str("</section>");
 }
 
+// What the order tables read from alert evidence, one function per field, so that typed
+// evidence can replace the JSON keys in one place.
+
+/// A count in an orders alert's evidence (`orders`, `marketplace_orders`,
+/// `distinct_accounts`).
 fn ev_u64(a: &Alert, key: &str) -> Option<u64> {
     a.evidence.get(key).and_then(Value::as_u64)
 }
 
-fn orders(s: &mut String, m: &Model<'_>) {
-    s.push_str("<section id=\"orders\"><h2>Bulk orders and drop addresses</h2>");
-    let bulk = m.alerts_of(Rule::OrdersBulk);
-    s.push_str("<h3>Bulk orders</h3>");
-    if bulk.is_empty() {
-        s.push_str("<p>None.</p>");
-    } else {
-        let rows: Vec<Vec<Cell>> = bulk
-            .iter()
-            .map(|a| {
-                let totals = a
-                    .evidence
-                    .get("totals")
-                    .and_then(Value::as_object)
-                    .map(|o| {
-                        o.iter()
-                            .map(|(c, v)| {
-                                format!("{c} {}", v.as_f64().map(fmt_amount).unwrap_or_default())
-                            })
-                            .collect::<Vec<_>>()
-                            .join(" + ")
-                    })
-                    .unwrap_or_default();
-                vec![
-                    Cell::Html(format!(
-                        "<span class=\"acc\">{}</span>",
-                        escape(&a.entity.value)
-                    )),
-                    Cell::Html(sev_badge(a.severity)),
-                    Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
-                    Cell::Num(ev_u64(a, "marketplace_orders").unwrap_or(0)),
-                    t(totals),
-                    t(range(a.first_seen, a.last_seen)),
-                    t(a.summary.clone()),
-                ]
-            })
-            .collect();
-        table(
-            s,
-            "bulk-orders",
-            &[
-                "Account",
-                "Severity",
-                "Orders",
-                "Marketplace",
-                "Total",
-                "When (UTC)",
-                "Summary",
-            ],
-            &rows,
-        );
-    }
-    s.push_str("<h3>Drop addresses</h3>");
-    let drops = m.alerts_of(Rule::OrdersDropAddress);
-    if drops.is_empty() {
-        s.push_str("<p>None.</p>");
-    } else {
-        let rows: Vec<Vec<Cell>> = drops
-            .iter()
-            .map(|a| {
-                vec![
-                    Cell::Html(format!(
-                        "<span class=\"drop\">{}</span>",
-                        escape(&a.entity.value)
-                    )),
-                    Cell::Html(sev_badge(a.severity)),
-                    Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
-                    Cell::Num(ev_u64(a, "distinct_accounts").unwrap_or(0)),
-                    t(a.accounts.join(", ")),
-                    t(range(a.first_seen, a.last_seen)),
-                ]
-            })
-            .collect();
-        table(
-            s,
-            "drop-addresses",
-            &[
-                "Ship-to (hash)",
-                "Severity",
-                "Orders",
-                "Accounts",
-                "Which accounts",
-                "When (UTC)",
-            ],
-            &rows,
-        );
-    }
-    if !m.orders.is_empty() {
-        let _ = write!(
-            s,
-            "<h3>Orders of accounts named in alerts</h3><p class=\"muted\">{} order{}{}.</p>",
-            thousands(m.orders.len() as u64),
-            plural(m.orders.len() as u64),
-            if m.orders.len() > 200 {
-                "; the first 200 are shown, orders.csv has all"
-            } else {
-                ""
-            }
-        );
-        let rows: Vec<Vec<Cell>> = m
-            .orders
-            .iter()
-            .take(200)
-            .map(|o| {
-                vec![
-                    t(fmt_time(o.event.ts)),
-                    Cell::Html(format!("<span class=\"acc\">{}</span>", escape(&o.account))),
-                    t(o.event.ip.map(|i| i.to_string()).unwrap_or_default()),
-                    Cell::Html(place_html(o.event.place)),
-                    Cell::Html(event_details(&o.event, &m.drop_addresses)),
-                ]
-            })
-            .collect();
-        table(
-            s,
-            "flagged-orders",
-            &["Time (UTC)", "Account", "Address", "Place", "Order"],
-            &rows,
-        );
-    }
-    s.push_str("</section>");
+/// An `orders.bulk` alert's per-currency totals, as `JPY 1,000 + USD 12.50`.
+fn ev_totals(a: &Alert) -> String {
+    a.evidence
+        .get("totals")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .map(|(c, v)| format!("{c} {}", v.as_f64().map(fmt_amount).unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .unwrap_or_default()
 }
 
-fn resets(s: &mut String, m: &Model<'_>) {
-    s.push_str("<section id=\"resets\"><h2>Password-reset floods</h2>");
-    let floods = m.alerts_of(Rule::ResetFlood);
-    if floods.is_empty() {
-        s.push_str("<p>None.</p></section>");
-        return;
-    }
-    let rows: Vec<Vec<Cell>> = floods
+fn orders(m: &Model<'_>) -> Markup {
+    let bulk: Vec<Vec<Cell>> = m
+        .alerts_of(Rule::OrdersBulk)
         .iter()
         .map(|a| {
             vec![
-                t(format!("{} {}", a.entity.kind.as_str(), a.entity.value)),
-                t(org_or_dash(&a.as_org)),
-                Cell::Html(sev_badge(a.severity)),
+                Cell::Markup(acc(&a.entity.value)),
+                Cell::Markup(sev_badge(a.severity)),
+                Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
+                Cell::Num(ev_u64(a, "marketplace_orders").unwrap_or(0)),
+                t(ev_totals(a)),
                 t(range(a.first_seen, a.last_seen)),
                 t(a.summary.clone()),
             ]
         })
         .collect();
-    table(
-        s,
-        "reset-floods",
-        &[
-            "Target / source",
-            "Organisation",
-            "Severity",
-            "When (UTC)",
-            "Summary",
-        ],
-        &rows,
-    );
-    s.push_str("</section>");
+    let drops: Vec<Vec<Cell>> = m
+        .alerts_of(Rule::OrdersDropAddress)
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Markup(html! { span.drop { (a.entity.value) } }),
+                Cell::Markup(sev_badge(a.severity)),
+                Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
+                Cell::Num(ev_u64(a, "distinct_accounts").unwrap_or(0)),
+                t(a.accounts.join(", ")),
+                t(range(a.first_seen, a.last_seen)),
+            ]
+        })
+        .collect();
+    let flagged: Vec<Vec<Cell>> = m
+        .orders
+        .iter()
+        .take(200)
+        .map(|o| {
+            vec![
+                t(fmt_time(o.event.ts)),
+                Cell::Markup(acc(&o.account)),
+                t(o.event.ip.map(|i| i.to_string()).unwrap_or_default()),
+                Cell::Markup(place_html(o.event.place)),
+                Cell::Markup(event_details(&o.event, &m.drop_addresses)),
+            ]
+        })
+        .collect();
+    let n = m.orders.len() as u64;
+    html! {
+        section #orders {
+            h2 { "Bulk orders and drop addresses" }
+            h3 { "Bulk orders" }
+            @if bulk.is_empty() {
+                p { "None." }
+            } @else {
+                (table(
+                    "bulk-orders",
+                    &[
+                        "Account",
+                        "Severity",
+                        "Orders",
+                        "Marketplace",
+                        "Total",
+                        "When (UTC)",
+                        "Summary",
+                    ],
+                    &bulk,
+                ))
+            }
+            h3 { "Drop addresses" }
+            @if drops.is_empty() {
+                p { "None." }
+            } @else {
+                (table(
+                    "drop-addresses",
+                    &[
+                        "Ship-to (hash)",
+                        "Severity",
+                        "Orders",
+                        "Accounts",
+                        "Which accounts",
+                        "When (UTC)",
+                    ],
+                    &drops,
+                ))
+            }
+            @if n > 0 {
+                h3 { "Orders of accounts named in alerts" }
+                p.muted {
+                    (thousands(n)) " order" (plural(n))
+                    @if n > 200 { "; the first 200 are shown, orders.csv has all" }
+                    "."
+                }
+                (table(
+                    "flagged-orders",
+                    &["Time (UTC)", "Account", "Address", "Place", "Order"],
+                    &flagged,
+                ))
+            }
+        }
+    }
+}
+
+fn resets(m: &Model<'_>) -> Markup {
+    let rows: Vec<Vec<Cell>> = m
+        .alerts_of(Rule::ResetFlood)
+        .iter()
+        .map(|a| {
+            vec![
+                t(format!("{} {}", a.entity.kind.as_str(), a.entity.value)),
+                t(org_or_dash(&a.as_org)),
+                Cell::Markup(sev_badge(a.severity)),
+                t(range(a.first_seen, a.last_seen)),
+                t(a.summary.clone()),
+            ]
+        })
+        .collect();
+    html! {
+        section #resets {
+            h2 { "Password-reset floods" }
+            @if rows.is_empty() {
+                p { "None." }
+            } @else {
+                (table(
+                    "reset-floods",
+                    &[
+                        "Target / source",
+                        "Organisation",
+                        "Severity",
+                        "When (UTC)",
+                        "Summary",
+                    ],
+                    &rows,
+                ))
+            }
+        }
+    }
 }
 
 fn humanize(key: &str) -> String {
@@ -986,21 +972,19 @@ fn scalar(key: &str, v: &Value) -> String {
 
 /// Evidence as markup: objects as definition lists, arrays of objects as tables, arrays of
 /// scalars as lists. Depth-limited, since evidence is ours but may nest.
-fn value_html(key: &str, v: &Value, depth: usize, out: &mut String) {
+fn value_html(key: &str, v: &Value, depth: usize) -> Markup {
     if depth > 4 {
-        out.push('…');
-        return;
+        return html! { "…" };
     }
     match v {
-        Value::Object(map) => {
-            out.push_str("<dl class=\"ev\">");
-            for (k, v) in map {
-                let _ = write!(out, "<dt>{}</dt><dd>", escape(&humanize(k)));
-                value_html(k, v, depth + 1, out);
-                out.push_str("</dd>");
+        Value::Object(map) => html! {
+            dl.ev {
+                @for (k, v) in map {
+                    dt { (humanize(k)) }
+                    dd { (value_html(k, v, depth + 1)) }
+                }
             }
-            out.push_str("</dl>");
-        }
+        },
         Value::Array(items) if items.iter().any(Value::is_object) => {
             let mut cols: Vec<&str> = Vec::new();
             for it in items {
@@ -1012,100 +996,85 @@ fn value_html(key: &str, v: &Value, depth: usize, out: &mut String) {
                     }
                 }
             }
-            out.push_str("<table><thead><tr>");
-            for c in &cols {
-                let _ = write!(out, "<th>{}</th>", escape(&humanize(c)));
-            }
-            out.push_str("</tr></thead><tbody>");
-            for it in items.iter().take(100) {
-                out.push_str("<tr>");
-                for c in &cols {
-                    out.push_str("<td>");
-                    if let Some(v) = it.get(*c) {
-                        value_html(c, v, depth + 1, out);
+            html! {
+                table {
+                    thead { tr { @for c in &cols { th { (humanize(c)) } } } }
+                    tbody {
+                        @for it in items.iter().take(100) {
+                            tr {
+                                @for c in &cols {
+                                    td {
+                                        @if let Some(v) = it.get(*c) {
+                                            (value_html(c, v, depth + 1))
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
-                    out.push_str("</td>");
                 }
-                out.push_str("</tr>");
             }
-            out.push_str("</tbody></table>");
         }
         Value::Array(items) => {
             let shown: Vec<String> = items.iter().take(50).map(|v| scalar(key, v)).collect();
-            out.push_str(&escape(&shown.join(", ")));
-            if items.len() > shown.len() {
-                let _ = write!(out, " … and {} more", items.len() - shown.len());
+            html! {
+                (shown.join(", "))
+                @if items.len() > shown.len() {
+                    " … and " (items.len() - shown.len()) " more"
+                }
             }
         }
-        v => out.push_str(&escape(&scalar(key, v))),
+        v => html! { (scalar(key, v)) },
     }
 }
 
-fn alerts(s: &mut String, m: &Model<'_>) {
-    let _ = write!(
-        s,
-        "<section id=\"alerts\"><h2>All alerts ({})</h2><p class=\"muted\">Most severe \
-         first.</p>",
-        thousands(m.alerts.len() as u64)
+fn alert_card(a: &Alert) -> Markup {
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        "when".into(),
+        Value::String(range(a.first_seen, a.last_seen)),
     );
-    for a in &m.alerts {
-        let _ = write!(
-            s,
-            "<div class=\"card sev-{sev}-b\" id=\"alert-{id}\"><h3>{badge} {rule} · {kind} \
-             <span class=\"acc\">{value}</span></h3><p class=\"sum\">{summary}</p>",
-            sev = escape(a.severity.as_str()),
-            id = escape(&a.id),
-            badge = sev_badge(a.severity),
-            rule = escape(a.rule.as_str()),
-            kind = escape(a.entity.kind.as_str()),
-            value = escape(&a.entity.value),
-            summary = escape(&a.summary),
-        );
-        let mut meta = serde_json::Map::new();
-        meta.insert(
-            "when".into(),
-            Value::String(range(a.first_seen, a.last_seen)),
-        );
-        if let Some(asn) = a.asn {
-            let org = a.as_org.clone().unwrap_or_default();
-            meta.insert("network".into(), Value::String(format!("AS{asn} {org}")));
-        }
-        meta.insert("alert id".into(), Value::String(a.id.clone()));
-        let mut ev = String::new();
-        value_html("", &Value::Object(meta), 0, &mut ev);
-        value_html("", &Value::Object(a.evidence.clone()), 0, &mut ev);
-        if !a.accounts.is_empty() {
-            let _ = write!(
-                ev,
-                "<dl class=\"ev\"><dt>accounts</dt><dd class=\"acc\">{}</dd></dl>",
-                escape(&a.accounts.join(", "))
-            );
-        }
-        s.push_str(&ev);
-        s.push_str("</div>");
+    if let Some(asn) = a.asn {
+        let org = a.as_org.clone().unwrap_or_default();
+        meta.insert("network".into(), Value::String(format!("AS{asn} {org}")));
     }
-    if m.alerts_dropped > 0 {
-        let _ = write!(
-            s,
-            "<p class=\"muted\">{} more alerts are not shown (report.max_alerts).</p>",
-            thousands(m.alerts_dropped)
-        );
+    meta.insert("alert id".into(), Value::String(a.id.clone()));
+    html! {
+        div class=(format!("card sev-{}-b", a.severity.as_str())) id=(format!("alert-{}", a.id)) {
+            h3 {
+                (sev_badge(a.severity)) " " (a.rule.as_str()) " · " (a.entity.kind.as_str()) " "
+                (acc(&a.entity.value))
+            }
+            p.sum { (a.summary) }
+            (value_html("", &Value::Object(meta), 0))
+            (value_html("", &Value::Object(a.evidence.clone()), 0))
+            @if !a.accounts.is_empty() {
+                dl.ev { dt { "accounts" } dd.acc { (a.accounts.join(", ")) } }
+            }
+        }
     }
-    s.push_str("</section>");
 }
 
-fn inputs(s: &mut String, m: &Model<'_>) {
-    let st = m.stats;
-    s.push_str("<section id=\"inputs\"><h2>Input summary</h2>");
-    if let Some((a, b)) = m.range {
-        let _ = write!(
-            s,
-            "<p>Event time range: {} UTC · {} events after de-duplication.</p>",
-            escape(&range(a, b)),
-            thousands(m.events)
-        );
+fn alerts(m: &Model<'_>) -> Markup {
+    html! {
+        section #alerts {
+            h2 { "All alerts (" (thousands(m.alerts.len() as u64)) ")" }
+            p.muted { "Most severe first." }
+            @for a in &m.alerts {
+                (alert_card(a))
+            }
+            @if m.alerts_dropped > 0 {
+                p.muted {
+                    (thousands(m.alerts_dropped)) " more alerts are not shown (report.max_alerts)."
+                }
+            }
+        }
     }
-    let rows: Vec<Vec<Cell>> = st
+}
+
+fn inputs(m: &Model<'_>) -> Markup {
+    let st = m.stats;
+    let read: Vec<Vec<Cell>> = st
         .sources
         .iter()
         .map(|r| {
@@ -1123,19 +1092,6 @@ fn inputs(s: &mut String, m: &Model<'_>) {
             ]
         })
         .collect();
-    table(
-        s,
-        "sources-read",
-        &[
-            "Input",
-            "Format",
-            "Lines",
-            "Events",
-            "Not about logins",
-            "Rejected",
-        ],
-        &rows,
-    );
     let mut by_reason: BTreeMap<&str, (u64, String)> = BTreeMap::new();
     for r in &st.sources {
         for (reason, n) in &r.stats.rejected {
@@ -1156,46 +1112,77 @@ fn inputs(s: &mut String, m: &Model<'_>) {
             }
         }
     }
-    if !by_reason.is_empty() {
-        s.push_str("<h3>Rejected lines by reason</h3>");
-        let rows: Vec<Vec<Cell>> = by_reason
-            .iter()
-            .map(|(r, (n, ex))| vec![t(*r), Cell::Num(*n), t(ex.clone())])
-            .collect();
-        table(s, "rejected", &["Reason", "Lines", "Example"], &rows);
+    let rejected: Vec<Vec<Cell>> = by_reason
+        .iter()
+        .map(|(r, (n, ex))| vec![t(*r), Cell::Num(*n), t(ex.clone())])
+        .collect();
+    let mut by_kind: BTreeMap<EventKind, [u64; 3]> = BTreeMap::new();
+    for ((k, o), n) in &st.events {
+        let slot = by_kind.entry(*k).or_default();
+        let i = match *o {
+            x if x == Outcome::Success.as_str() => 0,
+            x if x == Outcome::Failure.as_str() => 1,
+            _ => 2,
+        };
+        if let Some(c) = slot.get_mut(i) {
+            *c += n;
+        }
     }
-    if !st.events.is_empty() {
-        s.push_str("<h3>Events by kind</h3>");
-        let mut by_kind: BTreeMap<EventKind, [u64; 3]> = BTreeMap::new();
-        for ((k, o), n) in &st.events {
-            let slot = by_kind.entry(*k).or_default();
-            let i = match *o {
-                x if x == Outcome::Success.as_str() => 0,
-                x if x == Outcome::Failure.as_str() => 1,
-                _ => 2,
-            };
-            if let Some(c) = slot.get_mut(i) {
-                *c += n;
+    let kinds: Vec<Vec<Cell>> = by_kind
+        .iter()
+        .map(|(k, [a, b, c])| {
+            vec![
+                t(k.as_str().replace('_', " ")),
+                Cell::Num(*a),
+                Cell::Num(*b),
+                Cell::Num(*c),
+            ]
+        })
+        .collect();
+    let notes = input_notes(m);
+    html! {
+        section #inputs {
+            h2 { "Input summary" }
+            @if let Some((a, b)) = m.range {
+                p {
+                    "Event time range: " (range(a, b)) " UTC · " (thousands(m.events))
+                    " events after de-duplication."
+                }
+            }
+            (table(
+                "sources-read",
+                &[
+                    "Input",
+                    "Format",
+                    "Lines",
+                    "Events",
+                    "Not about logins",
+                    "Rejected",
+                ],
+                &read,
+            ))
+            @if !rejected.is_empty() {
+                h3 { "Rejected lines by reason" }
+                (table("rejected", &["Reason", "Lines", "Example"], &rejected))
+            }
+            @if !kinds.is_empty() {
+                h3 { "Events by kind" }
+                (table(
+                    "events",
+                    &["Event", "Success", "Failure", "Outcome not logged"],
+                    &kinds,
+                ))
+            }
+            @if !notes.is_empty() {
+                ul { @for n in &notes { li { (n) } } }
             }
         }
-        let rows: Vec<Vec<Cell>> = by_kind
-            .iter()
-            .map(|(k, [a, b, c])| {
-                vec![
-                    t(k.as_str().replace('_', " ")),
-                    Cell::Num(*a),
-                    Cell::Num(*b),
-                    Cell::Num(*c),
-                ]
-            })
-            .collect();
-        table(
-            s,
-            "events",
-            &["Event", "Success", "Failure", "Outcome not logged"],
-            &rows,
-        );
     }
+}
+
+/// What was skipped, failed or dropped during the run, one sentence each.
+fn input_notes(m: &Model<'_>) -> Vec<String> {
+    let st = m.stats;
     let mut notes: Vec<String> = Vec::new();
     for (p, why) in &st.skipped {
         notes.push(format!("skipped {p}: {why}"));
@@ -1233,14 +1220,7 @@ fn inputs(s: &mut String, m: &Model<'_>) {
             thousands(m.asns_untracked)
         ));
     }
-    if !notes.is_empty() {
-        s.push_str("<ul>");
-        for n in notes {
-            let _ = write!(s, "<li>{}</li>", escape(&n));
-        }
-        s.push_str("</ul>");
-    }
-    s.push_str("</section>");
+    notes
 }
 
 #[cfg(test)]
@@ -1248,25 +1228,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escape_neutralizes_markup_and_controls() {
-        assert_eq!(escape("alice@example.com"), "alice@example.com");
-        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    fn templates_escape_markup_and_controls_are_neutralized() {
+        let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>it's & co";
+        let out = html! { p { (hostile) } td title=(hostile) {} }.into_string();
         assert_eq!(
-            escape("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
+            out,
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x \
+             onerror=alert(1)&gt;it's &amp; co</p><td title=\"&lt;script&gt;alert(1)&lt;/script&gt;\
+             &quot;&gt;&lt;img src=x onerror=alert(1)&gt;it's &amp; co\"></td>"
         );
+        assert!(matches!(
+            neutralize_controls("plain\nnext\ttab"),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(
-            escape("\"><img src=x onerror=alert(1)>"),
-            "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
-        );
-        assert_eq!(escape("it's & co"), "it&#39;s &amp; co");
-        assert_eq!(
-            escape("a\u{1b}[31mb\u{7f}c\u{85}"),
+            neutralize_controls("a\u{1b}[31mb\u{7f}c\u{85}"),
             "a\u{FFFD}[31mb\u{FFFD}c\u{FFFD}"
         );
-        assert_eq!(escape("abc\u{202E}gpj.exe"), "abc\u{FFFD}gpj.exe");
-        assert_eq!(escape("line\nnext\ttab"), "line\nnext\ttab");
-        assert_eq!(escape("田中\\x93"), "田中\\x93");
+        assert_eq!(
+            neutralize_controls("abc\u{202E}gpj.exe"),
+            "abc\u{FFFD}gpj.exe"
+        );
+        assert_eq!(neutralize_controls("田中\\x93"), "田中\\x93");
     }
 
     #[test]
@@ -1278,8 +1261,7 @@ mod tests {
             "sellers": ["<b>x</b>", "y"],
             "ok": true
         });
-        let mut out = String::new();
-        value_html("", &v, 0, &mut out);
+        let out = value_html("", &v, 0).into_string();
         assert!(out.contains("<dt>attempts</dt><dd>1,200</dd>"), "{out}");
         assert!(
             out.contains("<dt>unknown account ratio</dt><dd>81%</dd>"),

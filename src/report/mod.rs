@@ -2,9 +2,16 @@
 //!
 //! A consumer at the very end of the pipeline: it sees every event (after enrichment,
 //! de-duplicated, in event-time order) and every alert, keeps small bounded aggregates, and
-//! renders everything once at the end. It depends only on `event`, `alert`, `time`, `error`
-//! and `stats` (plus the `sink` trait for its adapter, [`ReportSink`]), never on decoders or
-//! detectors, so data keeps flowing one way.
+//! renders everything once at the end. It depends only on `event`, `alert`, `time`, `error`,
+//! `stats` and `window` (plus the `sink` trait for its adapter, [`ReportSink`]), never on
+//! decoders or detectors, so data keeps flowing one way.
+//!
+//! It keeps no second analytics engine: distinct counts are the window module's counter, and
+//! whether a login comes from a new place is what the engine's login history said of the event
+//! (the [`LoginContext`] each event carries; see [`Place`]). What the report keeps of its own
+//! has no engine counterpart: the timeline's buckets, per-address and per-ASN totals, and each
+//! account's recent security-relevant events with its known ship-tos (no rule keeps a ship-to
+//! history per account), from which the "what happened next" of a break-in is told.
 //!
 //! Memory is bounded whatever the input:
 //! - the timeline keeps per-bucket counters; buckets start at one minute and are coarsened
@@ -15,15 +22,23 @@
 //!   pinned and never dropped) and the dropped addresses and their attempts are counted, so an
 //!   attacker who floods with random addresses cannot grow it, and a heavy hitter that arrives
 //!   late still lives long enough to climb to the top;
-//! - distinct accounts per address and per ASN are counted exactly up to [`DISTINCT_EXACT`] and
-//!   estimated above (k-minimum-values sketch, about 9 % error), shown as `≈`;
+//! - distinct accounts per address, and distinct addresses and accounts per ASN, are the
+//!   engine's own distinct counter ([`SlidingDistinctSketch`], over a window as long as the
+//!   run): exact up to [`DISTINCT_EXACT`] values (16 bytes each), a HyperLogLog above (about
+//!   1 % error, shown as `≈`); at most [`MAX_SKETCHES`] counters hold a sketch (about 8.5 KiB
+//!   each) at once, and a counter that outgrows its exact tier when none is free shows a lower
+//!   bound (`≥`) instead of growing;
 //! - per-account histories (logins from new places, resets, changes, orders) are rings of
-//!   `history_per_account` events for at most `max_accounts` accounts; when the table is full
-//!   the least recently active half is dropped. Accounts named in alerts are pinned and keep
-//!   `pinned_history_per_account` events, so "what happened next" survives for them.
+//!   `history_per_account` events for at most `max_accounts` accounts, each with up to four
+//!   known ship-tos inline; when the table is full the least recently active half is dropped.
+//!   Accounts named in alerts are pinned and keep `pinned_history_per_account` events, so
+//!   "what happened next" survives for them. The places an account logged in from are not
+//!   kept here: the engine's login history holds them (bounded by its own settings), and each
+//!   kept event stores its 24-byte [`LoginContext`] so a later alert can re-read it.
 //!
-//! Everything in the page comes from attacker-controlled logs: every piece of text goes
-//! through [`html::escape`], and every CSV cell through [`csv::guard_cell`].
+//! Everything in the page comes from attacker-controlled logs: the page is written with
+//! `maud`, which escapes every interpolated value (see [`html`]), and every CSV cell goes
+//! through [`csv::guard_cell`].
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -31,9 +46,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::alert::{Alert, EntityKind, Rule, Severity};
-use crate::event::{AccountKey, AddressHash, Asn, AuthEvent, EventKind, FailureReason, Outcome};
+use crate::event::{
+    AccountKey, AddressHash, Asn, AuthEvent, EventKind, FailureReason, LoginContext, Outcome,
+};
 use crate::stats::RunStats;
 use crate::time::{DAY, HOUR, MINUTE, Millis, Timestamp};
+use crate::window::distinct::SlidingDistinctSketch;
 
 pub mod csv;
 pub mod html;
@@ -44,6 +62,13 @@ pub use sink::ReportSink;
 
 /// Distinct counts up to this many are exact; above, they are estimated.
 pub const DISTINCT_EXACT: usize = 128;
+
+/// Most distinct counters holding a sketch (about 8.5 KiB each) at once: about 35 MiB.
+pub const MAX_SKETCHES: usize = 4_096;
+
+/// The window of the report's distinct counters: longer than any run, so they count the whole
+/// run.
+const WHOLE_RUN: Millis = Millis::MAX;
 
 /// The most timeline buckets kept while a run is read (about 35 days of minutes); beyond it
 /// buckets are coarsened.
@@ -61,8 +86,8 @@ const BUCKET_WIDTHS: [Millis; 8] = [
     28 * DAY,
 ];
 
-/// Known places (addresses, ASNs, ship-tos) remembered per account to mark new ones. Kept
-/// inline (no allocation per account).
+/// Ship-tos remembered per account to mark new ones (the engine keeps no ship-to history).
+/// Kept inline (no allocation per account).
 const KNOWN_PLACES: usize = 4;
 
 /// Section `[report]`: where the report goes and how much it may remember.
@@ -178,41 +203,103 @@ fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), ReportError> {
     })
 }
 
-/// A distinct counter: exact up to [`DISTINCT_EXACT`] values, then a k-minimum-values estimate
-/// (keeps the smallest hashes; the k-th smallest tells how dense the hash space is).
-#[derive(Debug, Clone, Default)]
+/// A distinct count over the whole run: the engine's [`SlidingDistinctSketch`] (exact up to
+/// [`DISTINCT_EXACT`] values, a HyperLogLog above) over a window as long as any run
+/// ([`WHOLE_RUN`]), so nothing ever slides out.
+///
+/// The report may hold a counter for every kept address and three for every kept ASN, and a
+/// counter beyond its exact tier costs a sketch of about 8.5 KiB; so at most [`MAX_SKETCHES`]
+/// counters hold one at a time ([`SketchBudget`]). A counter that outgrows its exact tier when
+/// none is free stops counting and reports a lower bound ([`Count::at_least`]).
+#[derive(Debug, Clone)]
 pub(crate) struct Distinct {
-    mins: Vec<u64>,
+    counter: SlidingDistinctSketch,
+    /// A value beyond the exact tier found no free sketch: the count stopped there.
+    capped: bool,
+}
+
+impl Default for Distinct {
+    fn default() -> Distinct {
+        Distinct {
+            counter: SlidingDistinctSketch::with_exact_limit(WHOLE_RUN, DISTINCT_EXACT),
+            capped: false,
+        }
+    }
+}
+
+/// How many of the report's distinct counters hold a sketch; see [`Distinct`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SketchBudget {
+    used: usize,
+}
+
+impl SketchBudget {
+    /// A counter that held a sketch was dropped.
+    fn release(&mut self, d: &Distinct) {
+        if d.has_sketch() {
+            self.used = self.used.saturating_sub(1);
+        }
+    }
 }
 
 impl Distinct {
-    fn insert(&mut self, h: u64) {
-        if self.mins.len() >= DISTINCT_EXACT && self.mins.last().is_some_and(|&max| h >= max) {
+    fn has_sketch(&self) -> bool {
+        !self.counter.is_exact()
+    }
+
+    /// Counts the value hashed to `h`, seen at `ts`.
+    fn insert(&mut self, ts: Timestamp, h: u64, budget: &mut SketchBudget) {
+        if self.capped {
             return;
         }
-        if let Err(pos) = self.mins.binary_search(&h) {
-            self.mins.insert(pos, h);
-            if self.mins.len() > DISTINCT_EXACT {
-                self.mins.pop();
+        if self.has_sketch() || budget.used < MAX_SKETCHES {
+            let had = self.has_sketch();
+            self.counter.insert(ts, h);
+            if !had && self.has_sketch() {
+                budget.used += 1;
             }
+            return;
+        }
+        // No sketch is free. Below the exact limit the value fits; at it, only a value
+        // already counted does (tried on a copy, which happens only in this rare state).
+        if self.counter.estimate(ts) < DISTINCT_EXACT as u64 {
+            self.counter.insert(ts, h);
+            return;
+        }
+        let mut probe = self.counter.clone();
+        probe.insert(ts, h);
+        if probe.is_exact() {
+            self.counter = probe;
+        } else {
+            self.capped = true;
         }
     }
 
-    /// The count and whether it is exact.
-    pub(crate) fn estimate(&self) -> Count {
-        match self.mins.last() {
-            Some(&max) if self.mins.len() >= DISTINCT_EXACT => {
-                let k = (DISTINCT_EXACT - 1) as f64;
-                let est = k * (u64::MAX as f64) / (max as f64 + 1.0);
-                Count {
-                    n: (est.round() as u64).max(DISTINCT_EXACT as u64),
-                    exact: false,
-                }
-            }
-            _ => Count {
-                n: self.mins.len() as u64,
+    /// The count at the end of the run (`now`: the run's last event time) and whether it is
+    /// exact. Consumes the counter: a query builds the sketch's merged view (another 8 KiB),
+    /// which is freed at once.
+    pub(crate) fn count(self, now: Timestamp) -> Count {
+        if self.capped {
+            return Count {
+                n: DISTINCT_EXACT as u64 + 1,
+                exact: false,
+                at_least: true,
+            };
+        }
+        let n = self.counter.estimate(now);
+        if self.counter.is_exact() {
+            Count {
+                n,
                 exact: true,
-            },
+                at_least: false,
+            }
+        } else {
+            // More than the exact tier held, whatever the sketch says.
+            Count {
+                n: n.max(DISTINCT_EXACT as u64 + 1),
+                exact: false,
+                at_least: false,
+            }
         }
     }
 }
@@ -222,8 +309,10 @@ impl Distinct {
 pub struct Count {
     /// The value.
     pub n: u64,
-    /// False when estimated.
+    /// False when estimated (or a lower bound).
     pub exact: bool,
+    /// The counter ran out of room (see [`MAX_SKETCHES`]): the true count is at least `n`.
+    pub at_least: bool,
 }
 
 /// Counters for one client address.
@@ -281,7 +370,9 @@ pub enum Place {
     New,
     /// No earlier login of the account was seen: nothing to compare with.
     NoHistory,
-    /// The event has no address.
+    /// The event has no address, or carries no [`LoginContext`]: the engine compares only
+    /// successful events, and only while a rule that keeps the login history
+    /// (`compromise.login`, `takeover.sequence`) is enabled.
     Unknown,
 }
 
@@ -330,17 +421,15 @@ pub struct HistEvent {
     pub ip: Option<IpAddr>,
     /// The address's ASN.
     pub asn: Option<Asn>,
-    /// New or known place for the account.
+    /// New or known place for the account (from `logins`, relative to the event or to the
+    /// account's break-in once an alert names the account).
     pub place: Place,
+    /// What the engine's login history said of the event's address and ASN.
+    pub logins: Option<LoginContext>,
     /// The new (hashed) e-mail or shipping address of a change.
     pub new_value: Option<AddressHash>,
     /// Order fields, for orders.
     pub order: Option<Box<OrderInfo>>,
-}
-
-/// The key of an address in an account's known places.
-fn ip_key(ip: IpAddr) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x6b6e_6f77_6e5f_6970).hash_one(ip)
 }
 
 /// The last few places an account used, most recent last, each with when it was first seen.
@@ -416,39 +505,90 @@ impl<T: Copy + PartialEq> Recent<T> {
     }
 }
 
+/// A successful login as a trail remembers it.
+#[derive(Debug, Clone, Copy)]
+struct LastLogin {
+    ts: Timestamp,
+    ip: Option<IpAddr>,
+    asn: Option<Asn>,
+    logins: Option<LoginContext>,
+}
+
 /// One account's recent security-relevant history. Keyed by a hash of the account: the name
 /// itself is kept only once an alert names the account.
-#[derive(Debug, Clone, Default)]
+///
+/// Whether an address or a network is new to the account comes from the engine's login
+/// history: each event carries its [`LoginContext`] (when its address and ASN were first seen
+/// among the account's successful logins), read relative to the event, or to `known_until`
+/// once an alert named the account.
+#[derive(Debug, Clone)]
 pub(crate) struct Trail {
     account: Option<Box<str>>,
-    /// Addresses by a 64-bit hash: half the size of an `IpAddr` with its time, and only
-    /// compared for equality.
-    known_ips: Recent<u64>,
-    known_asns: Recent<Asn>,
+    /// Places first seen at or after this time count as new: the time the account was named in
+    /// an alert, or earlier, when the alert says an attacker was in the account from then on,
+    /// so the attacker's addresses stay "new" in its takeover timeline.
+    known_until: Timestamp,
     known_ship_tos: Recent<AddressHash>,
     /// The last successful login, kept even when it is not in `events`, so a break-in that
     /// an alert names later can be put at the head of the timeline.
-    last_login: Option<(Timestamp, Option<IpAddr>, Option<Asn>)>,
+    last_login: Option<LastLogin>,
     pub(crate) events: VecDeque<HistEvent>,
     pub(crate) dropped: u64,
     last: Timestamp,
     pinned: bool,
 }
 
-impl Trail {
-    fn place(&self, ip: Option<IpAddr>, asn: Option<Asn>) -> Place {
-        let Some(ip) = ip else {
-            return Place::Unknown;
-        };
-        if self.known_ips.is_empty() {
-            Place::NoHistory
-        } else if self.known_ips.knows(&ip_key(ip)) {
-            Place::Known
-        } else if asn.is_some_and(|a| self.known_asns.knows(&a)) {
-            Place::NewAddress
-        } else {
-            Place::New
+impl Default for Trail {
+    fn default() -> Trail {
+        Trail {
+            account: None,
+            known_until: Timestamp(i64::MAX),
+            known_ship_tos: Recent::default(),
+            last_login: None,
+            events: VecDeque::new(),
+            dropped: 0,
+            last: Timestamp::default(),
+            pinned: false,
         }
+    }
+}
+
+/// Where an event at `ts` from `ip`/`asn` stands for its account, by the engine's
+/// [`LoginContext`], counting only places first seen before `known_until`.
+fn place_of(
+    ts: Timestamp,
+    ip: Option<IpAddr>,
+    asn: Option<Asn>,
+    logins: Option<LoginContext>,
+    known_until: Timestamp,
+) -> Place {
+    let (Some(ip), Some(ctx)) = (ip, logins) else {
+        return Place::Unknown;
+    };
+    let before = ts.min(known_until);
+    if !ctx.has_history(before) {
+        return Place::NoHistory;
+    }
+    // `novelty` reads only the event's address and ASN: a bare event carries them.
+    let mut probe = AuthEvent::new(ts, EventKind::Login, crate::event::LineMeta::default());
+    probe.ip = Some(ip);
+    probe.asn = asn;
+    match ctx.novelty(&probe, before) {
+        (false, _) => Place::Known,
+        (true, false) => Place::NewAddress,
+        (true, true) => Place::New,
+    }
+}
+
+impl Trail {
+    fn place(
+        &self,
+        ts: Timestamp,
+        ip: Option<IpAddr>,
+        asn: Option<Asn>,
+        logins: Option<LoginContext>,
+    ) -> Place {
+        place_of(ts, ip, asn, logins, self.known_until)
     }
 
     fn ship_to_known(&self, ship_to: AddressHash) -> Option<bool> {
@@ -458,12 +598,16 @@ impl Trail {
     /// The attacker was in the account from `since` on: forget the places first seen from
     /// then (they are the attacker's), and re-mark the events kept since then.
     fn unlearn_since(&mut self, since: Timestamp) {
-        self.known_ips.retain_before(since);
-        self.known_asns.retain_before(since);
+        self.known_until = self.known_until.min(since);
         self.known_ship_tos.retain_before(since);
         // The break-in login itself may not have been kept (a first login has nothing to
         // compare with): put it back.
-        if let Some((ts, ip, asn)) = self.last_login
+        if let Some(LastLogin {
+            ts,
+            ip,
+            asn,
+            logins,
+        }) = self.last_login
             && ts >= since
             && !self
                 .events
@@ -480,6 +624,7 @@ impl Trail {
                     ip,
                     asn,
                     place: Place::Unknown,
+                    logins,
                     new_value: None,
                     order: None,
                 },
@@ -487,7 +632,7 @@ impl Trail {
         }
         let mut events = std::mem::take(&mut self.events);
         for e in events.iter_mut().filter(|e| e.ts >= since) {
-            e.place = self.place(e.ip, e.asn);
+            e.place = self.place(e.ts, e.ip, e.asn, e.logins);
             if let Some(o) = e.order.as_deref_mut()
                 && let Some(st) = o.ship_to
             {
@@ -601,6 +746,8 @@ pub struct ReportBuilder {
     attempts_dropped: u64,
     asns: HashMap<Asn, AsnAgg, foldhash::fast::RandomState>,
     asns_untracked: u64,
+    /// Distinct counters holding a sketch, over the address and ASN tables.
+    sketches: SketchBudget,
     trails: HashMap<u64, Trail, foldhash::fast::RandomState>,
     trails_dropped: u64,
     alerts: Vec<Alert>,
@@ -626,6 +773,7 @@ impl ReportBuilder {
             attempts_dropped: 0,
             asns: HashMap::default(),
             asns_untracked: 0,
+            sketches: SketchBudget::default(),
             trails: HashMap::default(),
             trails_dropped: 0,
             alerts: Vec::new(),
@@ -700,13 +848,14 @@ impl ReportBuilder {
                 return;
             }
         };
+        let budget = &mut self.sketches;
         agg.attempts += w;
-        agg.addresses.insert(ip_hash);
+        agg.addresses.insert(ev.ts, ip_hash, budget);
         match ev.outcome {
             Outcome::Success => agg.successes += w,
             Outcome::Failure => {
                 agg.failures += w;
-                agg.failing_addresses.insert(ip_hash);
+                agg.failing_addresses.insert(ev.ts, ip_hash, budget);
                 if unknown {
                     agg.unknown_account += w;
                 }
@@ -714,7 +863,7 @@ impl ReportBuilder {
             Outcome::Unknown => {}
         }
         if let Some(h) = account_hash {
-            agg.accounts.insert(h);
+            agg.accounts.insert(ev.ts, h, budget);
         }
     }
 
@@ -750,7 +899,7 @@ impl ReportBuilder {
             }
         }
         if let Some(h) = account_hash {
-            agg.accounts.insert(h);
+            agg.accounts.insert(ev.ts, h, &mut self.sketches);
         }
     }
 
@@ -771,6 +920,7 @@ impl ReportBuilder {
         ranked.select_nth_unstable_by(drop - 1, |a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         for (_, _, _, ip) in ranked.iter().take(drop) {
             if let Some(a) = self.sources.remove(ip) {
+                self.sketches.release(&a.accounts);
                 self.sources_dropped += 1;
                 self.attempts_dropped += a.attempts;
             }
@@ -799,7 +949,7 @@ impl ReportBuilder {
         let pinned_cap = self.cfg.pinned_history_per_account;
         let trail = self.trails.entry(account).or_default();
         trail.last = trail.last.max(ev.ts);
-        let place = trail.place(ev.ip, ev.asn);
+        let place = trail.place(ev.ts, ev.ip, ev.asn, ev.logins);
         let details = ev.details.as_deref();
         let order = (ev.kind == EventKind::Order).then(|| {
             let ship_to = details.and_then(|d| d.ship_to);
@@ -821,18 +971,15 @@ impl ReportBuilder {
         // be coming back.
         let keep = !is_login || trail.pinned || matches!(place, Place::New | Place::NewAddress);
         if is_login {
-            trail.last_login = Some((ev.ts, ev.ip, ev.asn));
-            // Places are learned only before the account is named in an alert, so the
-            // attacker's addresses stay "new" in its takeover timeline.
-            if !trail.pinned
-                && let Some(ip) = ev.ip
-            {
-                trail.known_ips.remember(ip_key(ip), ev.ts);
-                if let Some(asn) = ev.asn {
-                    trail.known_asns.remember(asn, ev.ts);
-                }
-            }
+            trail.last_login = Some(LastLogin {
+                ts: ev.ts,
+                ip: ev.ip,
+                asn: ev.asn,
+                logins: ev.logins,
+            });
         }
+        // Ship-tos are learned only before the account is named in an alert (as places are
+        // counted only before `known_until`), so the attacker's stay "new".
         if let Some(s) = order.as_ref().and_then(|o| o.ship_to)
             && !trail.pinned
         {
@@ -848,6 +995,7 @@ impl ReportBuilder {
                     ip: ev.ip,
                     asn: ev.asn,
                     place,
+                    logins: ev.logins,
                     new_value,
                     order,
                 },
@@ -885,6 +1033,11 @@ impl ReportBuilder {
         };
         let key = self.hash(name.as_str());
         let cap = self.cfg.max_alerts;
+        // The alert comes right after the event that raised it: places first seen later are
+        // not learned (they may be the attacker's).
+        let now = self
+            .last
+            .map_or(Timestamp(i64::MAX), |t| Timestamp(t.0.saturating_add(1)));
         let pinned = &mut self.pinned_accounts;
         let trail = match self.trails.get_mut(&key) {
             Some(t) => t,
@@ -899,6 +1052,7 @@ impl ReportBuilder {
             *pinned += 1;
             trail.pinned = true;
             trail.account = Some(name.as_str().into());
+            trail.known_until = trail.known_until.min(now);
         }
         if let Some(since) = attacker_since {
             trail.unlearn_since(since);
@@ -918,11 +1072,7 @@ impl ReportBuilder {
 
     /// Sees one alert. A re-emission (same id, higher severity) replaces the earlier one.
     pub fn observe_alert(&mut self, alert: &Alert) {
-        let ev_ip = alert
-            .evidence
-            .get("ip")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<IpAddr>().ok());
+        let ev_ip = evidence::ip(alert).and_then(|s| s.parse::<IpAddr>().ok());
         match alert.rule {
             Rule::CompromiseLogin | Rule::TakeoverSequence => {
                 if alert.entity.kind == EntityKind::Account {
@@ -1203,12 +1353,15 @@ impl<'a> Model<'a> {
                 .then(x.id.cmp(&y.id))
         });
 
+        // Counts at the run's last event; each counter is dropped once read.
+        let now = b.last.unwrap_or(Timestamp(0));
+        let pinned_ips = &b.pinned_ips;
         let mut sources: Vec<SourceRow> = b
             .sources
-            .iter()
+            .into_iter()
             .filter(|(_, a)| a.failures > 0 || a.resets > 0 || a.pinned)
             .map(|(ip, a)| SourceRow {
-                ip: *ip,
+                ip,
                 asn: a.asn,
                 org: None,
                 attempts: a.attempts,
@@ -1216,10 +1369,10 @@ impl<'a> Model<'a> {
                 unknown_account: a.unknown_account,
                 successes: a.successes,
                 resets: a.resets,
-                accounts: a.accounts.estimate(),
                 first: a.first,
                 last: a.last,
-                flagged: a.pinned || b.pinned_ips.contains(ip),
+                flagged: a.pinned || pinned_ips.contains(&ip),
+                accounts: a.accounts.count(now),
             })
             .collect();
         sources.sort_by(|x, y| {
@@ -1233,18 +1386,18 @@ impl<'a> Model<'a> {
 
         let mut asns: Vec<AsnRow> = b
             .asns
-            .iter()
+            .into_iter()
             .filter(|(_, a)| a.failures > 0)
             .map(|(asn, a)| AsnRow {
-                asn: *asn,
+                asn,
                 org: None,
                 attempts: a.attempts,
                 failures: a.failures,
                 unknown_account: a.unknown_account,
                 successes: a.successes,
-                addresses: a.addresses.estimate(),
-                failing_addresses: a.failing_addresses.estimate(),
-                accounts: a.accounts.estimate(),
+                addresses: a.addresses.count(now),
+                failing_addresses: a.failing_addresses.count(now),
+                accounts: a.accounts.count(now),
             })
             .collect();
         asns.sort_by(|x, y| y.failures.cmp(&x.failures).then(x.asn.cmp(&y.asn)));
@@ -1264,27 +1417,15 @@ impl<'a> Model<'a> {
                 row.severity = row.severity.max(a.severity);
                 continue;
             }
-            let ev = &a.evidence;
-            let time = ev
-                .get("login_time")
-                .and_then(|v| v.as_str())
-                .and_then(|s| crate::time::parse_rfc3339(s.as_bytes()))
-                .unwrap_or(a.first_seen);
-            let asn = a.asn.or_else(|| {
-                ev.get("asn")
-                    .and_then(|v| v.as_u64())
-                    .map(|n| Asn(n as u32))
-            });
+            let time = evidence::login_time(a).unwrap_or(a.first_seen);
+            let asn = a.asn.or_else(|| evidence::asn(a));
             compromised.push(CompromisedRow {
                 account,
                 time,
-                ip: ev.get("ip").and_then(|v| v.as_str()).map(str::to_string),
+                ip: evidence::ip(a).map(str::to_string),
                 asn,
                 org: a.as_org.clone().or_else(|| org(asn)),
-                reason: ev
-                    .get("reason")
-                    .and_then(|v| v.as_str())
-                    .map_or_else(|| a.summary.clone(), str::to_string),
+                reason: evidence::reason(a).map_or_else(|| a.summary.clone(), str::to_string),
                 severity: a.severity,
                 alert_ids: vec![a.id.clone()],
                 takeover: false,
@@ -1301,24 +1442,10 @@ impl<'a> Model<'a> {
                 row.time = row.time.min(a.first_seen);
                 continue;
             }
-            let first_step = a
-                .evidence
-                .get("steps")
-                .and_then(|s| s.as_array())
-                .and_then(|s| s.first());
-            let ip = first_step
-                .and_then(|s| s.get("ip"))
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
-            let asn = first_step
-                .and_then(|s| s.get("asn"))
-                .and_then(|v| v.as_u64())
-                .map(|n| Asn(n as u32))
-                .or(a.asn);
-            let what = first_step
-                .and_then(|s| s.get("event"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("takeover");
+            let (ip, step_asn, what) = evidence::first_step(a);
+            let ip = ip.map(str::to_string);
+            let asn = step_asn.or(a.asn);
+            let what = what.unwrap_or("takeover");
             compromised.push(CompromisedRow {
                 account,
                 time: a.first_seen,
@@ -1432,6 +1559,56 @@ impl<'a> Model<'a> {
             .filter(|((k, o), _)| *k == kind && outcome.is_none_or(|want| want.as_str() == *o))
             .map(|(_, n)| *n)
             .sum()
+    }
+}
+
+/// What the report reads from alert evidence, one function per field, so that typed evidence
+/// can replace the JSON keys here alone.
+mod evidence {
+    use crate::alert::Alert;
+    use crate::event::Asn;
+    use crate::time::Timestamp;
+
+    /// `ip` (`compromise.login`, and any rule that names one address).
+    pub(super) fn ip(a: &Alert) -> Option<&str> {
+        a.evidence.get("ip").and_then(|v| v.as_str())
+    }
+
+    /// `login_time` of a `compromise.login`.
+    pub(super) fn login_time(a: &Alert) -> Option<Timestamp> {
+        a.evidence
+            .get("login_time")
+            .and_then(|v| v.as_str())
+            .and_then(|s| crate::time::parse_rfc3339(s.as_bytes()))
+    }
+
+    /// `asn` of a `compromise.login`.
+    pub(super) fn asn(a: &Alert) -> Option<Asn> {
+        a.evidence
+            .get("asn")
+            .and_then(|v| v.as_u64())
+            .map(|n| Asn(n as u32))
+    }
+
+    /// `reason` of a `compromise.login`.
+    pub(super) fn reason(a: &Alert) -> Option<&str> {
+        a.evidence.get("reason").and_then(|v| v.as_str())
+    }
+
+    /// The first of a `takeover.sequence`'s `steps`: its `ip`, `asn` and `event`.
+    pub(super) fn first_step(a: &Alert) -> (Option<&str>, Option<Asn>, Option<&str>) {
+        let step = a
+            .evidence
+            .get("steps")
+            .and_then(|s| s.as_array())
+            .and_then(|s| s.first());
+        (
+            step.and_then(|s| s.get("ip")).and_then(|v| v.as_str()),
+            step.and_then(|s| s.get("asn"))
+                .and_then(|v| v.as_u64())
+                .map(|n| Asn(n as u32)),
+            step.and_then(|s| s.get("event")).and_then(|v| v.as_str()),
+        )
     }
 }
 

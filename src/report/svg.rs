@@ -1,4 +1,5 @@
-//! The timeline chart: inline SVG generated here, no scripts, no external resources.
+//! The timeline chart: inline SVG written with the same `maud` templates as the page (every
+//! text, log-derived or not, is escaped by them), no scripts, no external resources.
 //!
 //! Logins per bucket (successful, failed, failed for unknown accounts), `stuffing.global`
 //! bursts shaded, and account-harm alerts (compromise, takeover, orders) marked with a line and
@@ -6,7 +7,8 @@
 
 use std::fmt::Write as _;
 
-use super::html::escape;
+use maud::{Markup, html};
+
 use super::{BUCKET_WIDTHS, Bucket, Model, fmt_time};
 use crate::alert::Rule;
 use crate::time::{DAY, HOUR, MINUTE, Millis, Timestamp, format_duration};
@@ -102,12 +104,16 @@ fn nice_ceiling(v: u64) -> u64 {
     v
 }
 
-/// Renders the timeline as an `<svg>` element.
-pub fn timeline(model: &Model<'_>) -> String {
+/// One decimal, as coordinates are written.
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// Renders the timeline as an `<svg>` element (a `maud` template: every text is escaped).
+pub fn timeline(model: &Model<'_>) -> Markup {
     let (width, series) = series(model);
-    let mut s = String::new();
     let (Some(first), Some(last)) = (series.first(), series.last()) else {
-        return "<p class=\"muted\">No logins were seen, so there is no timeline.</p>".to_string();
+        return html! { p.muted { "No logins were seen, so there is no timeline." } };
     };
     let t0 = first.0.millis();
     let t1 = last.0.millis() + width;
@@ -123,76 +129,33 @@ pub fn timeline(model: &Model<'_>) -> String {
             .unwrap_or(1),
     );
     let y_of = |v: u64| TOP + plot_h - (v as f64 / ymax as f64) * plot_h;
-    let per = format_duration(width);
-    let _ = write!(
-        s,
-        "<svg id=\"timeline-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-         role=\"img\" aria-labelledby=\"timeline-title\">\
-         <title id=\"timeline-title\">Logins per {per}, {} to {} UTC</title>",
-        escape(&fmt_time(Timestamp(t0))),
-        escape(&fmt_time(Timestamp(t1)))
-    );
-    // Bursts first, so lines draw over them.
-    for (a, b, id) in model.bursts() {
-        let x0 = x_of(a.millis().div_euclid(width) * width);
-        let x1 = x_of(b.millis().div_euclid(width) * width + width).max(x0 + 3.0);
-        let _ = write!(
-            s,
-            "<rect class=\"burst\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_h}\">\
-             <title>stuffing burst {} – {} (alert {})</title></rect>",
-            x1 - x0,
-            escape(&fmt_time(a)),
-            escape(&fmt_time(b)),
-            escape(id)
-        );
-    }
     // Grid and y axis: steps that divide the (rounded) maximum evenly.
     let steps = [4u64, 5, 2, 1]
         .into_iter()
         .find(|n| ymax.is_multiple_of(*n))
         .unwrap_or(1);
-    for i in 0..=steps {
-        let v = ymax * i / steps;
-        let y = y_of(v);
-        let _ = write!(
-            s,
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y + 4.0,
-            escape(&crate::alert::thousands(v))
-        );
-    }
     // X axis: ticks at round times, the date under the first tick of each day.
     let step = tick_step(t1 - t0);
+    let mut ticks: Vec<(f64, String, String)> = Vec::new();
     let mut t = t0.div_euclid(step) * step;
     if t < t0 {
         t += step;
     }
     let mut last_date = String::new();
     while t <= t1 {
-        let x = x_of(t);
         let label = fmt_time(Timestamp(t));
         let (date, time) = label.split_once(' ').unwrap_or((&label, ""));
         let date_label = if date == last_date { "" } else { date };
-        let _ = write!(
-            s,
-            "<line class=\"tick\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text class=\"axis\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            TOP + plot_h,
-            TOP + plot_h + 4.0,
-            TOP + plot_h + 16.0,
-            escape(time.get(..5).unwrap_or(time)),
-            TOP + plot_h + 30.0,
-            escape(date_label)
-        );
+        ticks.push((
+            x_of(t),
+            time.get(..5).unwrap_or(time).to_string(),
+            date_label.to_string(),
+        ));
         last_date = date.to_string();
         t += step;
     }
     // Series as step lines.
-    let series_line = |pick: fn(&Bucket) -> u64, class: &str, s: &mut String| {
+    let points = |pick: fn(&Bucket) -> u64| {
         let mut pts = String::new();
         for (t, b) in &series {
             let x0 = x_of(t.millis());
@@ -200,66 +163,86 @@ pub fn timeline(model: &Model<'_>) -> String {
             let y = y_of(pick(b));
             let _ = write!(pts, "{x0:.1},{y:.1} {x1:.1},{y:.1} ");
         }
-        let _ = write!(
-            s,
-            "<polyline class=\"{class}\" points=\"{}\"/>",
-            pts.trim_end()
-        );
+        pts.trim_end().to_string()
     };
-    series_line(|b| b.failed, "s-failed", &mut s);
-    series_line(|b| b.unknown_account, "s-unknown", &mut s);
-    series_line(|b| b.ok, "s-ok", &mut s);
+    let mut lines: Vec<(&str, String)> = vec![
+        ("s-failed", points(|b| b.failed)),
+        ("s-unknown", points(|b| b.unknown_account)),
+        ("s-ok", points(|b| b.ok)),
+    ];
     if series.iter().any(|(_, b)| b.unsure > 0) {
-        series_line(|b| b.unsure, "s-unsure", &mut s);
+        lines.push(("s-unsure", points(|b| b.unsure)));
     }
-    // Alert markers.
-    for (rule, colour) in MARKED {
-        for a in model.alerts_of(rule) {
-            let x = x_of(a.first_seen.millis());
-            let _ = write!(
-                s,
-                "<g class=\"marker\"><title>{} {} at {} UTC: {}</title>\
-                 <line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{colour}\"/>\
-                 <circle cx=\"{x:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"/></g>",
-                escape(rule.as_str()),
-                escape(&a.entity.value),
-                escape(&fmt_time(a.first_seen)),
-                escape(&a.summary),
-                TOP - 6.0,
-                TOP + plot_h,
-                TOP - 8.0
-            );
+    html! {
+        svg id="timeline-svg" xmlns="http://www.w3.org/2000/svg"
+            viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img"
+            aria-labelledby="timeline-title" {
+            title id="timeline-title" {
+                "Logins per " (format_duration(width)) ", " (fmt_time(Timestamp(t0))) " to "
+                (fmt_time(Timestamp(t1))) " UTC"
+            }
+            // Bursts first, so lines draw over them.
+            @for (a, b, id) in model.bursts() {
+                @let x0 = x_of(a.millis().div_euclid(width) * width);
+                @let x1 = x_of(b.millis().div_euclid(width) * width + width).max(x0 + 3.0);
+                rect.burst x=(f1(x0)) y=(TOP) width=(f1(x1 - x0)) height=(plot_h) {
+                    title { "stuffing burst " (fmt_time(a)) " – " (fmt_time(b)) " (alert " (id) ")" }
+                }
+            }
+            @for i in 0..=steps {
+                @let v = ymax * i / steps;
+                @let y = y_of(v);
+                line.grid x1=(LEFT) x2=(f1(WIDTH - RIGHT)) y1=(f1(y)) y2=(f1(y)) {}
+                text.axis x=(f1(LEFT - 6.0)) y=(f1(y + 4.0)) text-anchor="end" {
+                    (crate::alert::thousands(v))
+                }
+            }
+            @for (x, time, date) in &ticks {
+                line.tick x1=(f1(*x)) x2=(f1(*x)) y1=(f1(TOP + plot_h)) y2=(f1(TOP + plot_h + 4.0)) {}
+                text.axis x=(f1(*x)) y=(f1(TOP + plot_h + 16.0)) text-anchor="middle" { (time) }
+                text.axis x=(f1(*x)) y=(f1(TOP + plot_h + 30.0)) text-anchor="middle" { (date) }
+            }
+            @for (class, pts) in &lines {
+                polyline class=(class) points=(pts) {}
+            }
+            // Alert markers.
+            @for (rule, colour) in MARKED {
+                @for a in model.alerts_of(rule) {
+                    @let x = x_of(a.first_seen.millis());
+                    g.marker {
+                        title {
+                            (rule.as_str()) " " (a.entity.value) " at " (fmt_time(a.first_seen))
+                            " UTC: " (a.summary)
+                        }
+                        line x1=(f1(x)) x2=(f1(x)) y1=(f1(TOP - 6.0)) y2=(f1(TOP + plot_h)) stroke=(colour) {}
+                        circle cx=(f1(x)) cy=(f1(TOP - 8.0)) r="4" fill=(colour) {}
+                    }
+                }
+            }
         }
     }
-    s.push_str("</svg>");
-    s
 }
 
 /// The legend under the chart, as HTML.
-pub fn legend(model: &Model<'_>) -> String {
-    let mut s = String::from("<ul class=\"legend\">");
-    s.push_str(
-        "<li><span class=\"sw s-failed\"></span>failed logins</li>\
-         <li><span class=\"sw s-unknown\"></span>failed: account does not exist</li>\
-         <li><span class=\"sw s-ok\"></span>successful logins</li>",
-    );
-    if model.buckets.iter().any(|(_, b)| b.unsure > 0) {
-        s.push_str("<li><span class=\"sw s-unsure\"></span>outcome not logged</li>");
-    }
-    if !model.bursts().is_empty() {
-        s.push_str("<li><span class=\"sw burst\"></span>stuffing burst</li>");
-    }
-    for (rule, colour) in MARKED {
-        if !model.alerts_of(rule).is_empty() {
-            let _ = write!(
-                s,
-                "<li><span class=\"dot\" style=\"background:{colour}\"></span>{}</li>",
-                escape(rule.as_str())
-            );
+pub fn legend(model: &Model<'_>) -> Markup {
+    html! {
+        ul.legend {
+            li { span class="sw s-failed" {} "failed logins" }
+            li { span class="sw s-unknown" {} "failed: account does not exist" }
+            li { span class="sw s-ok" {} "successful logins" }
+            @if model.buckets.iter().any(|(_, b)| b.unsure > 0) {
+                li { span class="sw s-unsure" {} "outcome not logged" }
+            }
+            @if !model.bursts().is_empty() {
+                li { span class="sw burst" {} "stuffing burst" }
+            }
+            @for (rule, colour) in MARKED {
+                @if !model.alerts_of(rule).is_empty() {
+                    li { span.dot style=(format!("background:{colour}")) {} (rule.as_str()) }
+                }
+            }
         }
     }
-    s.push_str("</ul>");
-    s
 }
 
 #[cfg(test)]

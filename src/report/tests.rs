@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::alert::{Entity, EntityKind, Severity};
+use crate::detect::history::{HistoryConfig, LoginHistories};
 use crate::event::LineMeta;
 
 fn base() -> Timestamp {
@@ -83,6 +84,20 @@ fn alert(rule: Rule, kind: EntityKind, value: &str, secs: i64) -> Alert {
         evidence: serde_json::Map::new(),
         accounts: Vec::new(),
     }
+}
+
+/// The engine's login history, as the pipeline keeps it ahead of the report.
+fn history() -> LoginHistories {
+    LoginHistories::new(HistoryConfig {
+        known_sources: 8,
+        max_accounts: 1_000,
+    })
+}
+
+/// An event as the pipeline hands it to the report: annotated by the login history first.
+fn feed(b: &mut ReportBuilder, h: &mut LoginHistories, mut ev: AuthEvent) {
+    h.annotate(&mut ev);
+    b.observe_event(&ev);
 }
 
 fn model<'a>(mut b: ReportBuilder, stats: &'a RunStats) -> Model<'a> {
@@ -285,10 +300,71 @@ fn address_aggregates_and_distinct_accounts() {
     let err = (top.accounts.n as f64 - 2_000.0).abs() / 2_000.0;
     assert!(err < 0.25, "estimate {} for 2000", top.accounts.n);
     let second = &m.sources[1];
-    assert_eq!(second.accounts, Count { n: 10, exact: true });
+    assert_eq!(
+        second.accounts,
+        Count {
+            n: 10,
+            exact: true,
+            at_least: false
+        }
+    );
     assert_eq!(second.failures, 20);
     assert_eq!(m.asns[0].asn, Asn(64501));
-    assert_eq!(m.asns[0].failing_addresses, Count { n: 1, exact: true });
+    assert_eq!(
+        m.asns[0].failing_addresses,
+        Count {
+            n: 1,
+            exact: true,
+            at_least: false
+        }
+    );
+}
+
+#[test]
+fn distinct_counts_are_exact_then_sketched_within_a_budget() {
+    let mut budget = SketchBudget::default();
+    let mut d = Distinct::default();
+    for h in 0..DISTINCT_EXACT as u64 {
+        d.insert(at(0), h, &mut budget);
+        d.insert(at(1), h, &mut budget);
+    }
+    assert_eq!(
+        d.clone().count(at(1)),
+        Count {
+            n: DISTINCT_EXACT as u64,
+            exact: true,
+            at_least: false
+        }
+    );
+    for h in 0..2_000u64 {
+        d.insert(at(2), h.wrapping_mul(0x9e37_79b9_7f4a_7c15), &mut budget);
+    }
+    assert_eq!(budget.used, 1);
+    let c = d.clone().count(at(2));
+    assert!(!c.exact && !c.at_least);
+    let want = 2_000.0 + DISTINCT_EXACT as f64;
+    assert!((c.n as f64 - want).abs() / want < 0.05, "{c:?}");
+    budget.release(&d);
+    assert_eq!(budget.used, 0);
+
+    // No sketch left: values the exact tier already holds still fit, a new one stops the count.
+    let mut full = SketchBudget { used: MAX_SKETCHES };
+    let mut d = Distinct::default();
+    for h in 0..DISTINCT_EXACT as u64 {
+        d.insert(at(0), h, &mut full);
+    }
+    d.insert(at(1), 5, &mut full);
+    assert!(d.clone().count(at(1)).exact);
+    d.insert(at(1), 1_000_000, &mut full);
+    assert_eq!(full.used, MAX_SKETCHES);
+    assert_eq!(
+        d.count(at(1)),
+        Count {
+            n: DISTINCT_EXACT as u64 + 1,
+            exact: false,
+            at_least: true
+        }
+    );
 }
 
 #[test]
@@ -381,18 +457,16 @@ fn takeover_builder() -> ReportBuilder {
 
 fn takeover_builder_with(cfg: ReportConfig) -> ReportBuilder {
     let mut b = ReportBuilder::new(cfg);
+    let mut h = history();
     let v = "Victim@Example.com";
-    b.observe_event(&login(0, true, v, "198.51.100.1", 64500));
-    b.observe_event(&login(60, true, v, "198.51.100.1", 64500));
-    b.observe_event(&order(
-        70,
-        v,
-        "198.51.100.1",
-        500.0,
-        "home-shop",
-        "1-2-3 Shibuya",
-    ));
-    b.observe_event(&login(1_000, true, v, "203.0.113.9", 64501));
+    feed(&mut b, &mut h, login(0, true, v, "198.51.100.1", 64500));
+    feed(&mut b, &mut h, login(60, true, v, "198.51.100.1", 64500));
+    feed(
+        &mut b,
+        &mut h,
+        order(70, v, "198.51.100.1", 500.0, "home-shop", "1-2-3 Shibuya"),
+    );
+    feed(&mut b, &mut h, login(1_000, true, v, "203.0.113.9", 64501));
     let mut a = alert(
         Rule::CompromiseLogin,
         EntityKind::Account,
@@ -408,13 +482,17 @@ fn takeover_builder_with(cfg: ReportConfig) -> ReportBuilder {
     .clone();
     a.asn = Some(Asn(64501));
     b.observe_alert(&a);
-    b.observe_event(&ev(
-        1_100,
-        EventKind::PasswordResetRequest,
-        Outcome::Unknown,
-        v,
-        "203.0.113.9",
-    ));
+    feed(
+        &mut b,
+        &mut h,
+        ev(
+            1_100,
+            EventKind::PasswordResetRequest,
+            Outcome::Success,
+            v,
+            "203.0.113.9",
+        ),
+    );
     let mut change = ev(
         1_200,
         EventKind::EmailChange,
@@ -423,24 +501,18 @@ fn takeover_builder_with(cfg: ReportConfig) -> ReportBuilder {
         "203.0.113.9",
     );
     change.details_mut().new_email = AddressHash::of("evil@example.net");
-    b.observe_event(&change);
-    b.observe_event(&order(
-        1_300,
-        v,
-        "203.0.113.9",
-        1_000.0,
-        "s1",
-        "drop street 1",
-    ));
-    b.observe_event(&order(
-        1_400,
-        v,
-        "203.0.113.9",
-        2_500.5,
-        "s2",
-        "drop street 1",
-    ));
-    b.observe_event(&login(1_500, true, v, "198.51.100.1", 64500));
+    feed(&mut b, &mut h, change);
+    feed(
+        &mut b,
+        &mut h,
+        order(1_300, v, "203.0.113.9", 1_000.0, "s1", "drop street 1"),
+    );
+    feed(
+        &mut b,
+        &mut h,
+        order(1_400, v, "203.0.113.9", 2_500.5, "s2", "drop street 1"),
+    );
+    feed(&mut b, &mut h, login(1_500, true, v, "198.51.100.1", 64500));
     let mut drop = alert(
         Rule::OrdersDropAddress,
         EntityKind::ShipTo,
@@ -695,21 +767,38 @@ fn a_real_scan_of_a_crafted_log_gives_a_safe_page() {
 #[test]
 fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
     let mut b = ReportBuilder::new(ReportConfig::default());
+    let mut h = history();
     let v = "owner@example.com";
-    b.observe_event(&login(0, true, v, "198.51.100.1", 64500));
-    b.observe_event(&order(10, v, "198.51.100.1", 100.0, "shop", "home 1"));
+    feed(&mut b, &mut h, login(0, true, v, "198.51.100.1", 64500));
+    feed(
+        &mut b,
+        &mut h,
+        order(10, v, "198.51.100.1", 100.0, "shop", "home 1"),
+    );
     // The attacker resets, logs in, changes the address and orders twice, all before the
     // takeover alert: meanwhile the report learned the attacker's address and ship-to.
-    b.observe_event(&ev(
-        100,
-        EventKind::PasswordResetRequest,
-        Outcome::Unknown,
-        v,
-        "203.0.113.5",
-    ));
-    b.observe_event(&login(110, true, v, "203.0.113.5", 64501));
-    b.observe_event(&order(120, v, "203.0.113.5", 900.0, "s", "drop 9"));
-    b.observe_event(&order(130, v, "203.0.113.5", 900.0, "s", "drop 9"));
+    feed(
+        &mut b,
+        &mut h,
+        ev(
+            100,
+            EventKind::PasswordResetRequest,
+            Outcome::Success,
+            v,
+            "203.0.113.5",
+        ),
+    );
+    feed(&mut b, &mut h, login(110, true, v, "203.0.113.5", 64501));
+    feed(
+        &mut b,
+        &mut h,
+        order(120, v, "203.0.113.5", 900.0, "s", "drop 9"),
+    );
+    feed(
+        &mut b,
+        &mut h,
+        order(130, v, "203.0.113.5", 900.0, "s", "drop 9"),
+    );
     let key = b.hash(AccountKey::normalize(v).unwrap().as_str());
     let before: Vec<Place> = b.trails[&key].events.iter().map(|e| e.place).collect();
     assert_eq!(
@@ -738,7 +827,7 @@ fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
         .collect();
     assert_eq!(known, vec![None, Some(false), Some(false)]);
     // Pinned: the attacker's next login is kept and still new.
-    b.observe_event(&login(200, true, v, "203.0.113.5", 64501));
+    feed(&mut b, &mut h, login(200, true, v, "203.0.113.5", 64501));
     let key = b.hash(AccountKey::normalize(v).unwrap().as_str());
     assert_eq!(
         b.trails[&key].events.back().map(|e| e.place),
@@ -749,14 +838,19 @@ fn a_late_takeover_alert_re_marks_the_attackers_places_as_new() {
 #[test]
 fn a_break_in_on_a_first_seen_account_heads_its_timeline() {
     let mut b = ReportBuilder::new(ReportConfig::default());
+    let mut h = history();
     let v = "fresh@example.com";
     // A first login has nothing to compare with and is not kept in an ordinary history...
-    b.observe_event(&login(0, true, v, "203.0.113.5", 64501));
+    feed(&mut b, &mut h, login(0, true, v, "203.0.113.5", 64501));
     let key = b.hash(v);
     assert!(b.trails[&key].events.is_empty());
     // ...until an alert says it was the break-in.
     b.observe_alert(&alert(Rule::CompromiseLogin, EntityKind::Account, v, 0));
-    b.observe_event(&order(60, v, "203.0.113.5", 5.0, "s", "drop"));
+    feed(
+        &mut b,
+        &mut h,
+        order(60, v, "203.0.113.5", 5.0, "s", "drop"),
+    );
     let stats = RunStats::default();
     let m = model(b, &stats);
     let next = &m.compromised[0].next;
@@ -888,4 +982,46 @@ fn finish_writes_the_files_it_was_asked_for() {
         .finish(&RunStats::default(), &|_| None)
         .unwrap_err();
     assert!(err.to_string().contains("r.html/sub"), "{err}");
+}
+
+#[test]
+fn places_come_from_the_engines_login_context() {
+    let mut b = ReportBuilder::new(ReportConfig {
+        history_per_account: 16,
+        ..ReportConfig::default()
+    });
+    let mut h = history();
+    let v = "places@example.com";
+    b.observe_alert(&alert(Rule::BruteforceAccount, EntityKind::Account, v, 0));
+    feed(&mut b, &mut h, login(1, true, v, "198.51.100.1", 64500));
+    feed(&mut b, &mut h, login(2, true, v, "198.51.100.1", 64500));
+    feed(&mut b, &mut h, login(3, true, v, "198.51.100.2", 64500));
+    feed(&mut b, &mut h, login(4, true, v, "203.0.113.1", 64501));
+    // A failed reset is not compared by the engine, and an event the engine never saw
+    // carries no context: the report does not guess.
+    feed(
+        &mut b,
+        &mut h,
+        ev(
+            5,
+            EventKind::PasswordResetRequest,
+            Outcome::Failure,
+            v,
+            "203.0.113.1",
+        ),
+    );
+    b.observe_event(&login(6, true, v, "198.51.100.1", 64500));
+    let key = b.hash(v);
+    let places: Vec<Place> = b.trails[&key].events.iter().map(|e| e.place).collect();
+    assert_eq!(
+        places,
+        vec![
+            Place::NoHistory,
+            Place::Known,
+            Place::NewAddress,
+            Place::New,
+            Place::Unknown,
+            Place::Unknown
+        ]
+    );
 }
