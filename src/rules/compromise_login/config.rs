@@ -69,10 +69,16 @@ impl RuleConfig for CompromiseConfig {
                 "must be at least 1",
             ));
         }
-        if c.max_tracked < 1_000 || c.max_recent_successes < 1_000 {
+        if c.max_tracked < 1_000 {
             return Err(bad_value(
                 "detect.compromise_login.max_tracked",
-                "max_tracked and max_recent_successes must be at least 1000",
+                "must be at least 1000",
+            ));
+        }
+        if c.max_recent_successes < 1_000 {
+            return Err(bad_value(
+                "detect.compromise_login.max_recent_successes",
+                "must be at least 1000",
             ));
         }
         if c.success_memory.millis() < c.lookback.millis() {
@@ -94,5 +100,33 @@ impl RuleConfig for CompromiseConfig {
             known_sources: self.known_sources,
             max_accounts: self.max_tracked,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each nonsense value is reported under its own key (one check used to name
+    /// `max_tracked` for `max_recent_successes` too).
+    #[test]
+    fn each_nonsense_value_names_its_own_key() {
+        let cases: [(&str, fn(&mut CompromiseConfig)); 3] = [
+            ("min_failures_before_success", |c| {
+                c.min_failures_before_success = 0
+            }),
+            ("max_tracked", |c| c.max_tracked = 10),
+            ("max_recent_successes", |c| c.max_recent_successes = 10),
+        ];
+        for (key, spoil) in cases {
+            let mut c = CompromiseConfig::default();
+            spoil(&mut c);
+            let err = c.validate().expect_err(key).to_string();
+            assert!(
+                err.contains(&format!("detect.compromise_login.{key}")),
+                "{key}: {err}"
+            );
+        }
+        assert!(CompromiseConfig::default().validate().is_ok());
     }
 }

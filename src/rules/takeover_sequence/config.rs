@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{Detector, RuleConfig, HistoryConfig, ShardKey, per_key_rule, bad_value};
+use crate::detect::{Detector, HistoryConfig, RuleConfig, ShardKey, first_failed, per_key_rule};
 use crate::error::ConfigError;
 use crate::time::{Span, HOUR};
 
@@ -48,19 +48,28 @@ impl RuleConfig for TakeoverConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_span.millis() <= 0 {
-            return Err(bad_value(
+        first_failed(&[
+            (
+                self.max_span.millis() <= 0,
                 "detect.takeover_sequence.max_span",
                 "must be positive",
-            ));
-        }
-        if self.known_sources == 0 || self.max_accounts < 1_000 || self.max_steps < 2 {
-            return Err(bad_value(
+            ),
+            (
+                self.known_sources == 0,
                 "detect.takeover_sequence.known_sources",
-                "known_sources must be at least 1, max_accounts at least 1000, max_steps at least 2",
-            ));
-        }
-        Ok(())
+                "must be at least 1",
+            ),
+            (
+                self.max_accounts < 1_000,
+                "detect.takeover_sequence.max_accounts",
+                "must be at least 1000",
+            ),
+            (
+                self.max_steps < 2,
+                "detect.takeover_sequence.max_steps",
+                "must be at least 2",
+            ),
+        ])
     }
 
     fn build(&self, shard: bool) -> Box<dyn Detector> {
@@ -78,5 +87,32 @@ impl RuleConfig for TakeoverConfig {
             known_sources: self.known_sources,
             max_accounts: self.max_accounts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each nonsense value is reported under its own key (one check used to name
+    /// `known_sources` for all three).
+    #[test]
+    fn each_nonsense_value_names_its_own_key() {
+        let cases: [(&str, fn(&mut TakeoverConfig)); 4] = [
+            ("max_span", |c| c.max_span = Span(0)),
+            ("known_sources", |c| c.known_sources = 0),
+            ("max_accounts", |c| c.max_accounts = 10),
+            ("max_steps", |c| c.max_steps = 1),
+        ];
+        for (key, spoil) in cases {
+            let mut c = TakeoverConfig::default();
+            spoil(&mut c);
+            let err = c.validate().expect_err(key).to_string();
+            assert!(
+                err.contains(&format!("detect.takeover_sequence.{key}")),
+                "{key}: {err}"
+            );
+        }
+        assert!(TakeoverConfig::default().validate().is_ok());
     }
 }
