@@ -109,9 +109,12 @@ mod tests {
 
     /// Each nonsense value is reported under its own key (one check used to name
     /// `max_tracked` for `max_recent_successes` too).
+    /// Spoils one setting.
+    type Spoil = fn(&mut CompromiseConfig);
+
     #[test]
     fn each_nonsense_value_names_its_own_key() {
-        let cases: [(&str, fn(&mut CompromiseConfig)); 3] = [
+        let cases: [(&str, Spoil); 3] = [
             ("min_failures_before_success", |c| {
                 c.min_failures_before_success = 0
             }),

@@ -96,9 +96,12 @@ mod tests {
 
     /// Each nonsense value is reported under its own key (one check used to name
     /// `known_sources` for all three).
+    /// Spoils one setting.
+    type Spoil = fn(&mut TakeoverConfig);
+
     #[test]
     fn each_nonsense_value_names_its_own_key() {
-        let cases: [(&str, fn(&mut TakeoverConfig)); 4] = [
+        let cases: [(&str, Spoil); 4] = [
             ("max_span", |c| c.max_span = Span(0)),
             ("known_sources", |c| c.known_sources = 0),
             ("max_accounts", |c| c.max_accounts = 10),
