@@ -1095,7 +1095,9 @@ impl ReportBuilder {
                     self.pin_account(a, None);
                 }
             }
-            Rule::StuffingIp | Rule::ResetFlood | Rule::StuffingAsn | Rule::StuffingGlobal => {
+            // The stuffing rules, reset.flood, and any rule added later: its entity is pinned
+            // when it is an address or an account (adding a rule needs nothing here).
+            _ => {
                 if alert.entity.kind == EntityKind::Ip
                     && let Ok(ip) = alert.entity.value.parse::<IpAddr>()
                 {

@@ -152,6 +152,8 @@ pub fn build_history(cfg: &DetectConfig) -> Option<LoginHistories> {
         .map(LoginHistories::new)
 }
 
+pub mod docs;
+
 #[cfg(test)]
 mod tests {
     use super::*;
