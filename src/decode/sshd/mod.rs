@@ -1,5 +1,7 @@
 //! sshd and PAM authentication logs in syslog files (`/var/log/auth.log`, `/var/log/secure`,
-//! `journalctl -o short-iso`): input contract §3.
+//! `journalctl -o short-iso|short-precise`, RFC 5424 relays, the macOS unified log): input
+//! contract §3. The address of an event is the one sshd wrote in its own field (`from IP port
+//! N`), never text the client chose (the user name before it, `ruser` after it).
 //!
 //! # Counting each attempt once
 //!
@@ -30,11 +32,32 @@
 //! - Reasons: `invalid user` → `unknown_account`; `password` and `keyboard-interactive/pam` →
 //!   `bad_password`; `publickey`, `hostbased`, `gssapi-with-mic` → `other` (a key or ticket was
 //!   refused, not a password).
-//! - sshd's own PAM `authentication failure` lines are not emitted: PAM writes them during the
-//!   attempt, before sshd writes the `Failed` line of the same attempt, so emitting both would
-//!   count twice. For any other program (`login`, `su`, `vsftpd`, `dovecot`, `sudo`) PAM is the
-//!   only trace and the line is emitted: reason `bad_password` when PAM names the `user=`,
+//! - sshd's own PAM `authentication failure` lines (`pam_unix(sshd:auth): ...`) are written
+//!   during the attempt, before sshd's `Failed` line of the same attempt. Such a line is *held*
+//!   on its connection: when the `Failed` line comes, that line counts the attempt (so the
+//!   event's time and line are the `Failed` line's, as they always were) and the held one is
+//!   dropped. When instead another PAM line of the connection comes, or the connection ends
+//!   (`Connection closed`, `Received disconnect`, `Disconnected from`, `maximum authentication
+//!   attempts`), no `Failed` line was written (keyboard-interactive failures are logged at
+//!   VERBOSE only) and the held line is emitted then, with its own time and line. A held line
+//!   whose connection writes nothing more is not counted: a decoder emits at most one event
+//!   per line and cannot look ahead. After `Invalid user`, the PAM line is part of that
+//!   attempt and is not held.
+//! - Lines written before the `Failed` line of the same attempt that are emitted at once,
+//!   leaving a mark that suppresses that `Failed` line once: sshd's `error: PAM: <error> for
+//!   [illegal user ]U from H`, `ROOT LOGIN REFUSED FROM H`, and old pam_unix inside sshd
+//!   (`sshd(pam_unix)[pid]: authentication failure; ...`, whose sshd lines went to another
+//!   file, so it is usually the only trace; its `N more authentication failures` counts N).
+//! - For any other program (`login`, `su`, `vsftpd`, `dovecot`, `sudo`) PAM is the only trace
+//!   and the line is emitted: reason `bad_password` when PAM names the `user=`,
 //!   `unknown_account` when it does not (pam_unix omits it when the name does not resolve).
+//! - dropbear (`Bad password attempt for 'U' from IP:PORT`, `Login attempt for nonexistent
+//!   user from IP:PORT`, `Pubkey|Password auth succeeded for 'U' ... from IP:PORT`) and
+//!   klogind (`Authentication failed from HOST (IP)`) write one line per attempt: emitted.
+//! - `error: maximum authentication attempts exceeded for U from IP`, `Disconnecting
+//!   (authenticating|invalid) user U IP port N: ...` and a client's `Received disconnect from
+//!   IP: 3: ... Auth fail` end a connection after its attempts: emitted only when no attempt
+//!   line of the connection was seen, and the connection is then marked as traced.
 //! - `Connection closed by|Disconnected from|Connection reset by authenticating|invalid user X
 //!   IP port N [preauth]` end a connection that never authenticated. They are emitted (reason
 //!   `other`, or `unknown_account` for an invalid user) only when no attempt line of that
