@@ -2,6 +2,7 @@
 //! link), one module per area.
 
 mod cli;
+mod conformance;
 mod drivers;
 mod golden;
 mod live;

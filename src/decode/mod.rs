@@ -166,11 +166,24 @@ impl DecoderFactory {
             });
         }
         let json = lines.iter().filter(|l| self.json.looks_like(l)).count();
-        let access = lines
-            .iter()
-            .filter(|l| access::looks_like_access(l))
-            .count();
-        let syslog = lines.iter().filter(|l| sshd::looks_like_syslog(l)).count();
+        let mut access = 0;
+        let mut syslog = 0;
+        for l in &lines {
+            if access::looks_like_access(l) {
+                access += 1;
+            } else if let Some(msg) = sshd::syslog_message(l) {
+                // An access line relayed through syslog (`web01 nginx: 1.2.3.4 - - [...]`) is
+                // an access log in a syslog envelope, not an auth log.
+                if access::looks_like_access(msg) {
+                    access += 1;
+                } else {
+                    syslog += 1;
+                }
+            } else if sshd::looks_like_dropbear(l) {
+                // dropbear's messages without a syslog header (read from its stderr).
+                syslog += 1;
+            }
+        }
         [
             (Format::Json, json),
             (Format::Access, access),
@@ -206,5 +219,53 @@ impl DecoderFactory {
                 Box::new(delimited::CsvDecoder::new(&self.csv, delimiter)?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factory() -> DecoderFactory {
+        DecoderFactory::new(
+            &access::AccessConfig::default(),
+            &json::JsonConfig::default(),
+            &delimited::CsvConfig::default(),
+            &sshd::SshdConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn detects_the_syslog_headers_real_servers_write() {
+        let f = factory();
+        for head in [
+            &b"<38>1 2022-01-19T14:23:55+00:00 OPNsense.localdomain sshd 44255 - [meta sequenceId=\"1\"] Invalid user tutu from 1.2.3.4 port 33166\n"[..],
+            b"2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for user from 172.18.1.100 port 43042 ssh2\n",
+            b"Jan  8 16:39:33 tp.lan dropbear[14824]: Bad password attempt for 'root' from 193.219.28.149:48629\n",
+            b"Exit (root): Disconnect received\nBad PAM password attempt for 'foobar' from 192.168.9.163:49242\n",
+            b"Jun 13 23:29:15 UDMP-DTC [WAN_LOCAL-D-2147483647] DESCR=x SRC=192.168.1.1\nJun 27 09:02:22 Dream-Machine-Pro Dream-Machine-Pro sshd[454008]: Failed keyboard-interactive/pam for invalid user asdasf from 192.168.1.2 port 5454 ssh2\n",
+            b"Nov 20 10:15:02.123456 host sshd[1]: Accepted publickey for a from 1.2.3.4 port 5 ssh2\n",
+        ] {
+            assert_eq!(
+                f.detect(head),
+                Some(Format::Sshd),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn an_access_log_in_a_syslog_envelope_is_not_sshd() {
+        let f = factory();
+        let head = b"Jan 11 10:13:05 web01 nginx: 10.10.10.11 - - [10/Apr/2017:13:18:05 -0700] \"GET /x HTTP/1.1\" 404 271 \"-\" \"curl\"\n\
+Jan 11 10:13:05 web01 apache: 10.11.12.13 - - [27/Mar/2017:13:40:40 -0700] \"GET /y HTTP/1.1\" 200 1 \"-\" \"curl\"\n\
+Jan 11 10:13:06 web01 sshd[1]: Failed password for root from 1.2.3.4 port 5 ssh2\n";
+        assert_eq!(f.detect(head), Some(Format::Access));
+        assert_eq!(
+            f.detect(b"1.2.3.4 - - [10/Oct/2026:13:55:36 +0900] \"POST /login HTTP/1.1\" 401 12\n"),
+            Some(Format::Access)
+        );
     }
 }

@@ -165,8 +165,9 @@ impl Clock {
                 hour,
                 minute,
                 second,
+                millis,
             } => {
-                if second > 60 {
+                if second > 60 || millis > 999 {
                     return Err(BadTime);
                 }
                 let year = match self.last {
@@ -187,7 +188,7 @@ impl Clock {
                 let minute_start = self.minute_start(year, month, day, hour, minute)?;
                 self.last = Some((year, month));
                 Ok(Timestamp(
-                    minute_start.millis() + i64::from(second) * SECOND,
+                    minute_start.millis() + i64::from(second) * SECOND + i64::from(millis),
                 ))
             }
         }
@@ -257,6 +258,7 @@ mod tests {
             hour,
             minute,
             second,
+            millis: 0,
         }
     }
 

@@ -1,5 +1,7 @@
 //! sshd and PAM authentication logs in syslog files (`/var/log/auth.log`, `/var/log/secure`,
-//! `journalctl -o short-iso`): input contract §3.
+//! `journalctl -o short-iso|short-precise`, RFC 5424 relays, the macOS unified log): input
+//! contract §3. The address of an event is the one sshd wrote in its own field (`from IP port
+//! N`), never text the client chose (the user name before it, `ruser` after it).
 //!
 //! # Counting each attempt once
 //!
@@ -30,11 +32,32 @@
 //! - Reasons: `invalid user` → `unknown_account`; `password` and `keyboard-interactive/pam` →
 //!   `bad_password`; `publickey`, `hostbased`, `gssapi-with-mic` → `other` (a key or ticket was
 //!   refused, not a password).
-//! - sshd's own PAM `authentication failure` lines are not emitted: PAM writes them during the
-//!   attempt, before sshd writes the `Failed` line of the same attempt, so emitting both would
-//!   count twice. For any other program (`login`, `su`, `vsftpd`, `dovecot`, `sudo`) PAM is the
-//!   only trace and the line is emitted: reason `bad_password` when PAM names the `user=`,
+//! - sshd's own PAM `authentication failure` lines (`pam_unix(sshd:auth): ...`) are written
+//!   during the attempt, before sshd's `Failed` line of the same attempt. Such a line is *held*
+//!   on its connection: when the `Failed` line comes, that line counts the attempt (so the
+//!   event's time and line are the `Failed` line's, as they always were) and the held one is
+//!   dropped. When instead another PAM line of the connection comes, or the connection ends
+//!   (`Connection closed`, `Received disconnect`, `Disconnected from`, `maximum authentication
+//!   attempts`), no `Failed` line was written (keyboard-interactive failures are logged at
+//!   VERBOSE only) and the held line is emitted then, with its own time and line. A held line
+//!   whose connection writes nothing more is not counted: a decoder emits at most one event
+//!   per line and cannot look ahead. After `Invalid user`, the PAM line is part of that
+//!   attempt and is not held.
+//! - Lines written before the `Failed` line of the same attempt that are emitted at once,
+//!   leaving a mark that suppresses that `Failed` line once: sshd's `error: PAM: <error> for
+//!   [illegal user ]U from H`, `ROOT LOGIN REFUSED FROM H`, and old pam_unix inside sshd
+//!   (`sshd(pam_unix)[pid]: authentication failure; ...`, whose sshd lines went to another
+//!   file, so it is usually the only trace; its `N more authentication failures` counts N).
+//! - For any other program (`login`, `su`, `vsftpd`, `dovecot`, `sudo`) PAM is the only trace
+//!   and the line is emitted: reason `bad_password` when PAM names the `user=`,
 //!   `unknown_account` when it does not (pam_unix omits it when the name does not resolve).
+//! - dropbear (`Bad password attempt for 'U' from IP:PORT`, `Login attempt for nonexistent
+//!   user from IP:PORT`, `Pubkey|Password auth succeeded for 'U' ... from IP:PORT`) and
+//!   klogind (`Authentication failed from HOST (IP)`) write one line per attempt: emitted.
+//! - `error: maximum authentication attempts exceeded for U from IP`, `Disconnecting
+//!   (authenticating|invalid) user U IP port N: ...` and a client's `Received disconnect from
+//!   IP: 3: ... Auth fail` end a connection after its attempts: emitted only when no attempt
+//!   line of the connection was seen, and the connection is then marked as traced.
 //! - `Connection closed by|Disconnected from|Connection reset by authenticating|invalid user X
 //!   IP port N [preauth]` end a connection that never authenticated. They are emitted (reason
 //!   `other`, or `unknown_account` for an invalid user) only when no attempt line of that
@@ -114,6 +137,31 @@ pub fn looks_like_syslog(line: &[u8]) -> bool {
     }
 }
 
+/// The message of a line [`looks_like_syslog`] accepts (what follows `program[pid]: `), for
+/// format detection to tell an access log relayed through syslog from an auth log.
+pub fn syslog_message(line: &[u8]) -> Option<&[u8]> {
+    if !looks_like_syslog(line) {
+        return None;
+    }
+    header::parse(trim_eol(line)).ok().map(|h| h.msg)
+}
+
+/// True when `line` is one of dropbear's login messages written without a syslog header (its
+/// stderr, as containers and `dropbear -E` log it), for format detection.
+pub fn looks_like_dropbear(line: &[u8]) -> bool {
+    let line = trim_eol(line);
+    [
+        &b"Bad password attempt for '"[..],
+        b"Bad PAM password attempt for '",
+        b"Login attempt for nonexistent user",
+        b"Exit before auth",
+        b"Pubkey auth succeeded for '",
+        b"Password auth succeeded for '",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
 /// Decodes sshd and PAM lines of one syslog input into login events, counting each attempt once
 /// (see the module documentation).
 #[derive(Debug)]
@@ -131,7 +179,9 @@ pub struct SshdDecoder {
 struct Previous {
     valid: bool,
     sshd: bool,
+    sshd_pam: bool,
     conn: ConnKey,
+    program: Vec<u8>,
     msg: Vec<u8>,
 }
 
@@ -194,6 +244,11 @@ impl SshdDecoder {
                         n = n.saturating_sub(1);
                     }
                 }
+                if n > 0 && self.conns.take_twin(ctx.conn, ip) {
+                    n -= 1;
+                }
+                // A held PAM line of this attempt: this line counts it, as it always did.
+                self.conns.drop_held(ctx.conn, ip);
                 self.conns.mark(ctx.conn, Some(ip), None);
                 let reason = match (invalid, method) {
                     (true, _) => FailureReason::UnknownAccount,
@@ -226,6 +281,10 @@ impl SshdDecoder {
                 failure(reason, Some(user), ip, n)
             }
             Msg::Closed { invalid, user, ip } => {
+                if let Some(held) = self.conns.take_held(ctx.conn, Some(ip)) {
+                    self.conns.forget(ctx.conn);
+                    return Some(held);
+                }
                 if self.conns.close(ctx.conn, ip) {
                     return None;
                 }
@@ -237,25 +296,99 @@ impl SshdDecoder {
                 failure(reason, Some(user), Some(ip), n)
             }
             Msg::PamFailure { user, ip } => {
-                if ctx.sshd {
-                    return None;
-                }
                 let reason = if user.is_some() {
                     FailureReason::BadPassword
                 } else {
                     FailureReason::UnknownAccount
                 };
+                if ctx.sshd {
+                    // Held until we know whether sshd's `Failed` line of the attempt follows.
+                    if self.conns.has_pending(ctx.conn) {
+                        // After `Invalid user`: that line already counted this attempt.
+                        return None;
+                    }
+                    let mut ev = event(ctx, Outcome::Failure, user, ip, n);
+                    ev.reason = Some(reason);
+                    return self.conns.hold(ctx.conn, ip, ev);
+                }
+                if ctx.sshd_pam {
+                    // Old pam_unix in sshd's process: the only line where sshd's own go to
+                    // another file; a `Failed` line of that pid, if merged in, is its twin.
+                    self.conns.mark_twin(ctx.conn, ip);
+                }
+                failure(reason, user, ip, n)
+            }
+            Msg::PamMore { n: more, user, ip } => {
+                let total = more.checked_mul(n).filter(|&t| t > 0)?;
+                let reason = if user.is_some() {
+                    FailureReason::BadPassword
+                } else {
+                    FailureReason::UnknownAccount
+                };
+                failure(reason, user, ip, total)
+            }
+            Msg::PamError { invalid, user, ip } => {
+                if self.conns.has_pending(ctx.conn) || self.conns.holds_for(ctx.conn, ip) {
+                    // The same attempt as an `Invalid user` or a held PAM line.
+                    return None;
+                }
+                self.conns.mark_twin(ctx.conn, ip);
+                let reason = if invalid {
+                    FailureReason::UnknownAccount
+                } else {
+                    FailureReason::BadPassword
+                };
+                failure(reason, Some(user), ip, n)
+            }
+            Msg::RootRefused { ip } => {
+                self.conns.mark_twin(ctx.conn, ip);
+                failure(FailureReason::Other, Some(b"root"), ip, n)
+            }
+            Msg::Closing {
+                invalid,
+                user,
+                ip,
+                counts,
+            } => {
+                if let Some(held) = self.conns.take_held(ctx.conn, ip) {
+                    return Some(held);
+                }
+                if !counts || self.conns.traced(ctx.conn, ip) {
+                    return None;
+                }
+                self.conns.mark(ctx.conn, ip, None);
+                let reason = if invalid {
+                    FailureReason::UnknownAccount
+                } else {
+                    FailureReason::Other
+                };
+                failure(reason, user, ip, n)
+            }
+            Msg::Direct {
+                success,
+                reason,
+                user,
+                ip,
+            } => {
+                if success {
+                    return Some(event(ctx, Outcome::Success, user, ip, n));
+                }
                 failure(reason, user, ip, n)
             }
             Msg::Repeated { .. } | Msg::LastRepeated { .. } | Msg::Other => None,
         }
     }
 
-    fn classify<'a>(&self, sshd: bool, msg: &'a [u8]) -> Result<Msg<'a>, ParseError> {
+    fn classify<'a>(
+        &self,
+        sshd: bool,
+        program: &[u8],
+        msg: &'a [u8],
+    ) -> Result<Msg<'a>, ParseError> {
         if sshd {
             message::classify_sshd(msg).map_err(|e| ParseError::with_detail("bad_message", e.0))
         } else {
-            Ok(message::classify_other(msg))
+            Ok(message::classify_other(program, msg))
         }
     }
 }
@@ -265,6 +398,8 @@ struct Ctx {
     ts: Timestamp,
     origin: LineMeta,
     sshd: bool,
+    /// The program is old pam_unix inside sshd (`sshd(pam_unix)`).
+    sshd_pam: bool,
     conn: ConnKey,
 }
 
@@ -322,14 +457,15 @@ impl Decoder for SshdDecoder {
             ts,
             origin: *meta,
             sshd,
+            sshd_pam: !sshd && h.program.strip_suffix(b"(pam_unix)").is_some_and(is_sshd),
             conn: ConnKey {
                 host: foldhash::fast::FixedState::with_seed(0).hash_one(h.host),
                 pid: h.pid,
             },
         };
-        let msg = self.classify(sshd, h.msg)?;
+        let msg = self.classify(sshd, h.program, h.msg)?;
         let (msg, n, remembered) = match msg {
-            Msg::Repeated { n, inner } => match self.classify(sshd, inner)? {
+            Msg::Repeated { n, inner } => match self.classify(sshd, h.program, inner)? {
                 // One level only: a repeat of a repeat is not something syslogd writes.
                 Msg::Repeated { .. } | Msg::LastRepeated { .. } => (Msg::Other, 1, inner),
                 m => (m, n, inner),
@@ -342,10 +478,11 @@ impl Decoder for SshdDecoder {
                 let prev = std::mem::take(&mut self.prev);
                 let pctx = Ctx {
                     sshd: prev.sshd,
+                    sshd_pam: prev.sshd_pam,
                     conn: prev.conn,
                     ..ctx
                 };
-                let result = match self.classify(prev.sshd, &prev.msg) {
+                let result = match self.classify(prev.sshd, &prev.program, &prev.msg) {
                     Ok(m) => Ok(self.count(&pctx, m, n)),
                     Err(e) => Err(e),
                 };
@@ -362,7 +499,10 @@ impl Decoder for SshdDecoder {
         self.prev.valid = !matches!(msg, Msg::Other) && remembered.len() <= MAX_REMEMBERED_MESSAGE;
         if self.prev.valid {
             self.prev.sshd = sshd;
+            self.prev.sshd_pam = ctx.sshd_pam;
             self.prev.conn = ctx.conn;
+            self.prev.program.clear();
+            self.prev.program.extend_from_slice(h.program);
             self.prev.msg.clear();
             self.prev.msg.extend_from_slice(remembered);
         }
@@ -379,7 +519,7 @@ struct ConnKey {
 }
 
 /// What is remembered about one connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Conn {
     /// Insertion order, for eviction.
     seq: u64,
@@ -388,6 +528,13 @@ struct Conn {
     /// Hash of the user name of an emitted unknown-account line whose `Failed … for invalid
     /// user` twin has not been seen yet.
     pending: Option<u64>,
+    /// An emitted line written before sshd's `Failed` line of the same attempt (`error: PAM:`,
+    /// `ROOT LOGIN REFUSED`, old `sshd(pam_unix)`) whose twin has not been seen yet.
+    twin: bool,
+    /// sshd's own PAM `authentication failure`, not emitted yet: its `Failed` twin counts the
+    /// attempt when it comes (as it always did); a later PAM line or the connection's end
+    /// without one emits it.
+    held: Option<Box<AuthEvent>>,
 }
 
 impl Conn {
@@ -439,6 +586,7 @@ impl Connections {
             if c.ip != ip {
                 // A new client on a reused pid (or a host name then an address): start over.
                 c.pending = None;
+                c.twin = false;
             }
             c.ip = ip;
             if pending.is_some() {
@@ -448,7 +596,16 @@ impl Connections {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.map.insert(key, Conn { seq, ip, pending });
+        self.map.insert(
+            key,
+            Conn {
+                seq,
+                ip,
+                pending,
+                twin: false,
+                held: None,
+            },
+        );
         self.order.push_back((key, seq));
         while self.map.len() > self.cap {
             match self.order.pop_front() {
@@ -466,6 +623,81 @@ impl Connections {
             self.order
                 .retain(|(k, s)| map.get(k).is_some_and(|c| c.seq == *s));
         }
+    }
+
+    /// True when `key` waits for the `Failed` twin of an emitted unknown-account line.
+    fn has_pending(&self, key: ConnKey) -> bool {
+        self.map.get(&key).is_some_and(|c| c.pending.is_some())
+    }
+
+    /// True when `key` holds a PAM line of the client `ip` (or of any client, when `ip` is
+    /// unknown).
+    fn holds_for(&self, key: ConnKey, ip: Option<IpAddr>) -> bool {
+        self.map
+            .get(&key)
+            .is_some_and(|c| c.held.is_some() && (ip.is_none() || c.ip.is_none() || c.ip == ip))
+    }
+
+    /// Holds sshd's PAM failure `ev` on `key`. Returns the one held before, if any: no `Failed`
+    /// line came between two PAM lines, so that earlier attempt had none and counts now.
+    fn hold(&mut self, key: ConnKey, ip: Option<IpAddr>, ev: AuthEvent) -> Option<AuthEvent> {
+        let previous = match self.map.get_mut(&key) {
+            Some(c) if c.ip.is_some() && ip.is_some() && c.ip != ip => {
+                // A new client on a reused pid: what was held belongs to a finished connection.
+                c.held.take()
+            }
+            Some(c) => c.held.take(),
+            None => None,
+        };
+        self.mark(key, ip, None);
+        if let Some(c) = self.map.get_mut(&key) {
+            c.held = Some(Box::new(ev));
+        }
+        previous.map(|b| *b)
+    }
+
+    /// Takes the held PAM line of `key` when it is the client's `ip`'s (or `ip` is unknown).
+    fn take_held(&mut self, key: ConnKey, ip: Option<IpAddr>) -> Option<AuthEvent> {
+        let c = self.map.get_mut(&key)?;
+        let same = match (c.held.as_ref().and_then(|e| e.ip), ip) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        if !same {
+            return None;
+        }
+        c.held.take().map(|b| *b)
+    }
+
+    /// Drops the held PAM line of `key` for the client `ip`: its `Failed` twin has come.
+    fn drop_held(&mut self, key: ConnKey, ip: IpAddr) {
+        drop(self.take_held(key, Some(ip)));
+    }
+
+    /// Marks `key` as awaiting the `Failed` twin of an emitted line.
+    fn mark_twin(&mut self, key: ConnKey, ip: Option<IpAddr>) {
+        self.mark(key, ip, None);
+        if let Some(c) = self.map.get_mut(&key) {
+            c.twin = true;
+        }
+    }
+
+    /// Consumes the twin mark of `key` for the client `ip`.
+    fn take_twin(&mut self, key: ConnKey, ip: IpAddr) -> bool {
+        match self.map.get_mut(&key) {
+            Some(c) if c.twin && c.same_client(ip) => {
+                c.twin = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// True when attempt lines of the client `ip` (any, when unknown) were seen on `key`.
+    fn traced(&self, key: ConnKey, ip: Option<IpAddr>) -> bool {
+        self.map
+            .get(&key)
+            .is_some_and(|c| ip.is_none_or(|ip| c.same_client(ip)))
     }
 
     /// Forgets a connection.

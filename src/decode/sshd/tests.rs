@@ -559,7 +559,6 @@ fn irrelevant_lines_are_recognized() {
         b"Dec 10 09:17:01 LabSZ sudo:     fztu : TTY=pts/0 ; PWD=/home/fztu ; USER=root ; COMMAND=/bin/ls",
         b"Dec 10 09:17:01 LabSZ sshd[24200]: Received disconnect from 52.80.34.196: 11: Bye Bye [preauth]",
         b"Dec 10 09:17:01 LabSZ sshd[24200]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4  user=root",
-        b"Dec 10 09:17:01 LabSZ sshd[24200]: error: Received disconnect from 1.2.3.4: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]",
         b"Dec 10 09:17:01 LabSZ sshd[24200]: ",
         b"Dec 10 09:17:01 LabSZ sshd[24200]:",
         b"Dec 10 09:17:01 LabSZ kernel: [ 12.345] eth0: link up",
@@ -582,6 +581,135 @@ fn irrelevant_lines_are_recognized() {
         )
         .is_none()
     );
+}
+
+#[test]
+fn new_message_kinds_through_the_decoder() {
+    let mut d = decoder();
+    let f = |d: &mut SshdDecoder, l: &[u8]| {
+        one(d, l).map(|e| {
+            let (o, r, a, i, n) = fields(&e);
+            (o, r, a.map(String::from), i, n)
+        })
+    };
+    // JSch's `Auth fail` after its `Failed` line: the same attempt, nothing more.
+    assert!(f(&mut d, b"Dec 10 07:51:15 LabSZ sshd[24324]: Failed password for invalid user support from 195.154.37.122 port 56539 ssh2").is_some());
+    assert!(f(&mut d, b"Dec 10 07:51:15 LabSZ sshd[24324]: error: Received disconnect from 195.154.37.122: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]").is_none());
+    // Alone, it is the only trace of the attempt.
+    assert_eq!(
+        f(&mut d, b"Dec 10 07:51:20 h sshd[9]: Received disconnect from 89.24.13.192: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]"),
+        Some((Outcome::Failure, Some(FailureReason::Other), None, Some(ip("89.24.13.192")), 1))
+    );
+    // `maximum authentication attempts` closes a connection whose `Failed` lines counted.
+    assert!(f(&mut d, b"Dec 27 03:23:50 r1 sshd[21183]: Failed password for root from 183.106.179.4 port 34100 ssh2").is_some());
+    assert!(f(&mut d, b"Dec 27 03:23:51 r1 sshd[21183]: error: maximum authentication attempts exceeded for root from 183.106.179.4 port 34100 ssh2 [preauth]").is_none());
+    assert!(f(&mut d, b"Dec 27 03:23:51 r1 sshd[21183]: Disconnecting authenticating user root 183.106.179.4 port 34100: Too many authentication failures [preauth]").is_none());
+    // ROOT LOGIN REFUSED, then sshd's `Failed` line of the same attempt.
+    assert_eq!(
+        f(
+            &mut d,
+            b"Dec 27 03:24:00 r1 sshd[5]: ROOT LOGIN REFUSED FROM 1.2.3.4 port 5"
+        ),
+        Some((
+            Outcome::Failure,
+            Some(FailureReason::Other),
+            Some("root".to_string()),
+            Some(ip("1.2.3.4")),
+            1
+        ))
+    );
+    assert!(
+        f(
+            &mut d,
+            b"Dec 27 03:24:00 r1 sshd[5]: Failed password for root from 1.2.3.4 port 5 ssh2"
+        )
+        .is_none()
+    );
+    // `error: PAM:` then `Failed`: one attempt, counted at the PAM line.
+    assert_eq!(
+        f(&mut d, b"Dec 27 03:25:00 r1 sshd[6]: error: PAM: Authentication failure for james from 205.186.180.99"),
+        Some((Outcome::Failure, Some(FailureReason::BadPassword), Some("james".to_string()), Some(ip("205.186.180.99")), 1))
+    );
+    assert!(f(&mut d, b"Dec 27 03:25:01 r1 sshd[6]: Failed password for james from 205.186.180.99 port 7 ssh2").is_none());
+    assert!(f(&mut d, b"Dec 27 03:25:02 r1 sshd[6]: Failed password for james from 205.186.180.99 port 7 ssh2").is_some());
+    // The address sshd wrote, not the client's trailing text.
+    assert_eq!(
+        f(&mut d, b"Dec 27 03:25:00 r1 sshd[7]: Failed password for user from 127.0.0.1 port 20000 ssh1: ruser from 1.2.3.4"),
+        Some((Outcome::Failure, Some(FailureReason::BadPassword), Some("user".to_string()), Some(ip("127.0.0.1")), 1))
+    );
+    // `User X from IP not allowed`: the address, not none.
+    assert_eq!(
+        f(&mut d, b"2020-03-25 07:46:15.205351-0700  localhost sshd[6738]: User root from 192.168.33.1 not allowed because not listed in AllowUsers"),
+        Some((Outcome::Failure, Some(FailureReason::Other), Some("root".to_string()), Some(ip("192.168.33.1")), 1))
+    );
+    // dropbear.
+    assert_eq!(
+        f(&mut d, b"Jan  8 16:39:33 tp.lan dropbear[14824]: Bad password attempt for 'root' from 193.219.28.149:48629"),
+        Some((Outcome::Failure, Some(FailureReason::BadPassword), Some("root".to_string()), Some(ip("193.219.28.149")), 1))
+    );
+    assert_eq!(
+        f(&mut d, b"Jan  8 19:54:12 tp.lan dropbear[15197]: Login attempt for nonexistent user from 182.72.89.122:4328"),
+        Some((Outcome::Failure, Some(FailureReason::UnknownAccount), None, Some(ip("182.72.89.122")), 1))
+    );
+    assert_eq!(
+        f(&mut d, b"Jan  8 19:32:41 tp.lan dropbear[15165]: Pubkey auth succeeded for 'root' with key md5 78:d6:41 from 10.10.10.241:51737"),
+        Some((Outcome::Success, None, Some("root".to_string()), Some(ip("10.10.10.241")), 1))
+    );
+    // Old pam_unix: emitted (sshd's own lines went to another file), its twin suppressed.
+    assert_eq!(
+        f(&mut d, b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4 "),
+        Some((Outcome::Failure, Some(FailureReason::UnknownAccount), None, Some(ip("218.188.2.4")), 1))
+    );
+    assert!(f(&mut d, b"Jun 14 15:16:03 combo sshd[19939]: Failed password for invalid user x from 218.188.2.4 port 5 ssh2").is_none());
+    assert_eq!(
+        f(&mut d, b"Nov 11 22:46:29 localhost sshd(pam_unix)[15794]: 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=10.0.3.1  user=root"),
+        Some((Outcome::Failure, Some(FailureReason::BadPassword), Some("root".to_string()), Some(ip("10.0.3.1")), 2))
+    );
+    assert_eq!(
+        f(&mut d, b"Jun 30 20:53:04 combo klogind[19272]: Authentication failed from 163.27.187.39 (163.27.187.39): Permission denied in replay cache code "),
+        Some((Outcome::Failure, Some(FailureReason::Other), None, Some(ip("163.27.187.39")), 1))
+    );
+}
+
+#[test]
+fn sshd_pam_lines_are_held_for_their_failed_twin() {
+    let mut d = decoder();
+    // Followed by its `Failed` line (the usual case): counted once, at the `Failed` line.
+    assert!(one(&mut d, b"Dec 10 07:13:31 LabSZ sshd[24227]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=5.36.59.76  user=root").is_none());
+    let ev = one(&mut d, b"Dec 10 07:13:33 LabSZ sshd[24227]: Failed password for root from 5.36.59.76 port 42393 ssh2").unwrap();
+    assert_eq!(ev.ts, ts("2026-12-10T07:13:33Z"));
+    assert!(one(&mut d, b"Dec 10 07:13:34 LabSZ sshd[24227]: Connection closed by authenticating user root 5.36.59.76 port 42393 [preauth]").is_none());
+    // No `Failed` line (keyboard-interactive logs it at VERBOSE only): the next PAM line of
+    // the connection releases the first, with its own time and line.
+    assert!(one(&mut d, b"Dec 10 08:00:00 h sshd[50]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.5  user=alice").is_none());
+    let ev = d.decode(b"Dec 10 08:00:05 h sshd[50]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.5  user=alice", &meta(9)).unwrap().unwrap();
+    assert_eq!(ev.ts, ts("2026-12-10T08:00:00Z"));
+    assert_eq!(ev.origin, meta(7));
+    assert_eq!(
+        fields(&ev),
+        (
+            Outcome::Failure,
+            Some(FailureReason::BadPassword),
+            Some("alice"),
+            Some(ip("198.51.100.5")),
+            1
+        )
+    );
+    // ... and the connection's end releases the second.
+    let ev = one(&mut d, b"Dec 10 08:00:09 h sshd[50]: Received disconnect from 198.51.100.5 port 4:11: Bye [preauth]").unwrap();
+    assert_eq!(ev.ts, ts("2026-12-10T08:00:05Z"));
+    assert_eq!(ev.origin.line, 9);
+    // After `Invalid user`, sshd's PAM line is part of that attempt.
+    assert!(
+        one(
+            &mut d,
+            b"Dec 10 09:00:00 h sshd[60]: Invalid user bob from 192.0.2.7 port 1"
+        )
+        .is_some()
+    );
+    assert!(one(&mut d, b"Dec 10 09:00:00 h sshd[60]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7 ").is_none());
+    assert!(one(&mut d, b"Dec 10 09:00:02 h sshd[60]: Failed password for invalid user bob from 192.0.2.7 port 1 ssh2").is_none());
+    assert!(one(&mut d, b"Dec 10 09:00:03 h sshd[60]: Connection closed by invalid user bob 192.0.2.7 port 1 [preauth]").is_none());
 }
 
 #[test]
@@ -678,6 +806,21 @@ fn looks_like_syslog_detects() {
         b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user x from 1.2.3.4"
     ));
     assert!(looks_like_syslog(b"<38>Dec  1 06:55:46 sshd[24200]: hi\n"));
+    assert!(looks_like_syslog(b"<38>1 2022-01-19T14:23:55+00:00 OPNsense.localdomain sshd 44255 - [meta sequenceId=\"1\"] Invalid user tutu from 1.2.3.4 port 33166"));
+    assert!(looks_like_syslog(b"2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for user from 172.18.1.100 port 43042 ssh2"));
+    assert!(looks_like_syslog(
+        b"Jun 27 09:02:22 Dream-Machine-Pro Dream-Machine-Pro sshd[454008]: Failed x"
+    ));
+    assert!(looks_like_dropbear(
+        b"Bad PAM password attempt for 'foobar' from 192.168.9.163:49242"
+    ));
+    assert!(!looks_like_dropbear(
+        b"1.2.3.4 - - [10/Oct/2026:13:55:36 +0900] \"GET / HTTP/1.1\" 200 1"
+    ));
+    assert_eq!(
+        syslog_message(b"Jan 11 10:13:05 web01 nginx: 10.10.10.11 - - [10/Apr/2017:13:18:05 -0700] \"GET / HTTP/1.1\" 404 271"),
+        Some(&b"10.10.10.11 - - [10/Apr/2017:13:18:05 -0700] \"GET / HTTP/1.1\" 404 271"[..])
+    );
     assert!(looks_like_syslog(
         b"2026-11-20T10:15:02+0900 host sshd[123]: msg"
     ));
@@ -723,7 +866,7 @@ mod fuzz {
     use super::*;
     use proptest::prelude::*;
 
-    const REAL: [&[u8]; 8] = [
+    const REAL: [&[u8]; 16] = [
         b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
         b"Dec 10 06:55:48 LabSZ sshd[24200]: Failed password for invalid user webmaster from 173.234.31.186 port 38926 ssh2",
         b"Dec 10 07:13:56 LabSZ sshd[24227]: message repeated 5 times: [ Failed password for root from 5.36.59.76 port 42393 ssh2]",
@@ -732,9 +875,17 @@ mod fuzz {
         b"Dec  1 07:00:00 h sshd[30]: Connection closed by authenticating user root 198.51.100.7 port 5 [preauth]",
         b"Dec 10 07:13:31 box su[311]: pam_unix(su:auth): authentication failure; logname=alice uid=1000 euid=0 tty=/dev/pts/0 ruser=alice rhost=  user=root",
         b"Dec 10 07:00:30 h last message repeated 4 times",
+        b"<38>1 2022-01-19T14:23:55+00:00 OPNsense.localdomain sshd 44255 - [meta sequenceId=\"1\"] Invalid user tutu from 1.2.3.4 port 33166",
+        b"2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for user from 172.18.1.100 port 43042 ssh2",
+        b"Aug 18 07:30:25 192.168.1.5 sshd[20247]: [ID 800047 auth.info] Failed keyboard-interactive for james from 205.186.180.30 port 54520 ssh2",
+        b"Jun 27 09:02:22 Dream-Machine-Pro Dream-Machine-Pro sshd[454008]: Failed keyboard-interactive/pam for invalid user asdasf from 192.168.1.2 port 5454 ssh2",
+        b"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4 ",
+        b"Jan  8 16:39:33 tp.lan dropbear[14824]: Bad password attempt for 'root' from 193.219.28.149:48629",
+        b"Nov 20 10:15:02.123456 host [sshd]: error: PAM: Authentication failure for james from 205.186.180.99 via 192.168.1.201",
+        b"Dec 27 03:23:51 r1 sshd[21183]: error: maximum authentication attempts exceeded for root from 183.106.179.4 port 34100 ssh2 [preauth]",
     ];
 
-    const TOKENS: [&[u8]; 24] = [
+    const TOKENS: [&[u8]; 31] = [
         b"Failed ",
         b"Accepted ",
         b"password ",
@@ -759,6 +910,13 @@ mod fuzz {
         b"User ",
         b" not allowed because ",
         b"\xff ",
+        b"error: PAM: ",
+        b"illegal user ",
+        b"maximum authentication attempts exceeded for ",
+        b"Received disconnect from ",
+        b": 3: Auth fail",
+        b"ROOT LOGIN REFUSED FROM ",
+        b"Disconnecting ",
     ];
 
     fn check(d: &mut SshdDecoder, line: &[u8]) {
@@ -780,11 +938,23 @@ mod fuzz {
 
         #[test]
         fn token_soup_after_a_valid_header_never_panics(
-            program in proptest::sample::select(vec!["sshd[7]", "sshd", "su[3]", "login"]),
+            program in proptest::sample::select(vec!["sshd[7]", "sshd", "su[3]", "login", "[sshd]", "sshd(pam_unix)[7]", "dropbear[2]", "klogind[3]"]),
+            head in proptest::sample::select(vec![
+                "Dec 10 06:55:46 h",
+                "<38>1 2022-01-19T14:23:55+00:00 h",
+                "2020-03-24 08:38:42.344447-0700  h",
+                "Nov 20 10:15:02.123456 h h",
+            ]),
             tokens in proptest::collection::vec(proptest::sample::select(TOKENS.to_vec()), 0..24),
         ) {
             let mut d = decoder();
-            let mut line = format!("Dec 10 06:55:46 h {program}: ").into_bytes();
+            // RFC 5424 has no `program[pid]:` tag: its app name and procid are fields.
+            let mut line = if head.starts_with("<38>1") {
+                let app = program.split(['[', ']']).find(|p| !p.is_empty()).unwrap_or("sshd");
+                format!("{head} {app} 7 - - ").into_bytes()
+            } else {
+                format!("{head} {program}: ").into_bytes()
+            };
             for t in &tokens {
                 line.extend_from_slice(t);
             }
