@@ -6,15 +6,20 @@
 //! severity rises) keeps its id.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::event::Asn;
+use crate::event::{AccountKey, AddressHash, Asn};
 use crate::time::Timestamp;
 
 /// A detection rule, by its stable id: generated from the registry in [`crate::rules`].
 pub use crate::rules::Rule;
+
+/// An alert's evidence, one typed variant per rule: generated from the registry in
+/// [`crate::rules`], each variant's type in its rule's `evidence.rs`.
+pub use crate::rules::Evidence;
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,6 +138,68 @@ pub struct Entity {
     pub value: String,
 }
 
+impl Entity {
+    // The constructors and the typed readers below are the one place that writes and reads
+    // the contract's entity values ("Entity values" in `alerts.md`): a rule that needs the
+    // address or ASN of another rule's alert reads it here, never by parsing text of its own.
+
+    /// A client address (`"203.0.113.7"`).
+    pub fn ip(ip: IpAddr) -> Entity {
+        Entity {
+            kind: EntityKind::Ip,
+            value: ip.to_string(),
+        }
+    }
+
+    /// An autonomous system, its number as text (`"64500"`).
+    pub fn asn(asn: Asn) -> Entity {
+        Entity {
+            kind: EntityKind::Asn,
+            value: asn.to_string(),
+        }
+    }
+
+    /// A normalized account.
+    pub fn account(account: &AccountKey) -> Entity {
+        Entity {
+            kind: EntityKind::Account,
+            value: account.as_str().to_string(),
+        }
+    }
+
+    /// A hashed ship-to address (its short hash).
+    pub fn ship_to(hash: AddressHash) -> Entity {
+        Entity {
+            kind: EntityKind::ShipTo,
+            value: hash.to_string(),
+        }
+    }
+
+    /// The whole site (`"*"`).
+    pub fn global() -> Entity {
+        Entity {
+            kind: EntityKind::Global,
+            value: "*".to_string(),
+        }
+    }
+
+    /// The address of an `ip` entity, as [`Entity::ip`] wrote it; `None` for other kinds.
+    pub fn ip_addr(&self) -> Option<IpAddr> {
+        match self.kind {
+            EntityKind::Ip => self.value.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The ASN of an `asn` entity, as [`Entity::asn`] wrote it; `None` for other kinds.
+    pub fn asn_number(&self) -> Option<Asn> {
+        match self.kind {
+            EntityKind::Asn => self.value.parse().ok().map(Asn),
+            _ => None,
+        }
+    }
+}
+
 /// One alert, as serialized to JSON lines and webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
@@ -158,8 +225,9 @@ pub struct Alert {
     pub as_org: Option<String>,
     /// One line a person can read.
     pub summary: String,
-    /// The numbers behind the decision, including each threshold crossed.
-    pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// The numbers behind the decision, including each threshold crossed: the rule's own type,
+    /// serialised as the rule's `evidence` object of `alerts.md`.
+    pub evidence: Evidence,
     /// A bounded sample of the accounts involved.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
@@ -236,6 +304,27 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert_ne!(a, Alert::episode_id(Rule::StuffingIp, &e, Timestamp(2_000)));
         assert_ne!(a, Alert::episode_id(Rule::ResetFlood, &e, Timestamp(1_000)));
+    }
+
+    #[test]
+    fn typed_entity_readers_read_what_the_constructors_wrote() {
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for ip in [v4, v6] {
+            let e = Entity::ip(ip);
+            assert_eq!(
+                (e.kind, e.ip_addr(), e.asn_number()),
+                (EntityKind::Ip, Some(ip), None)
+            );
+        }
+        let e = Entity::asn(Asn(64500));
+        assert_eq!(e.value, "64500");
+        assert_eq!((e.asn_number(), e.ip_addr()), (Some(Asn(64500)), None));
+        // A value that only looks like an address is not one when the kind says otherwise.
+        let account = AccountKey::normalize("10.0.0.1").unwrap();
+        assert_eq!(Entity::account(&account).ip_addr(), None);
+        assert_eq!(Entity::global().value, "*");
+        assert_eq!(Entity::global().asn_number(), None);
     }
 
     #[test]

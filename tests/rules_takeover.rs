@@ -7,14 +7,15 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::sync::Arc;
 
-use credwatch::alert::{Alert, Entity, EntityKind, Rule, Severity};
+use credwatch::alert::{Alert, Entity, Rule, Severity};
 use credwatch::decode::Decoder;
 use credwatch::decode::json::{JsonConfig, JsonDecoder};
 use credwatch::detect::{Detector, HistoryConfig, LoginHistories};
 use credwatch::enrich::Enricher;
 use credwatch::enrich::asn::{AsnDb, AsnEnricher};
-use credwatch::event::LineMeta;
+use credwatch::event::{Asn, LineMeta};
 use credwatch::rules::compromise_login::{CompromiseConfig, CompromiseDetector};
+use credwatch::rules::stuffing_global::StuffingGlobalEvidence;
 use credwatch::rules::stuffing_ip::{StuffingIpConfig, StuffingIpDetector};
 use credwatch::rules::takeover_sequence::{TakeoverConfig, TakeoverDetector};
 use credwatch::time::{MINUTE, Timestamp, parse_rfc3339};
@@ -137,16 +138,13 @@ fn global_alert(n: usize, first: Timestamp, last: Timestamp) -> Alert {
         id: format!("{n:016x}"),
         rule: Rule::StuffingGlobal,
         severity: Severity::High,
-        entity: Entity {
-            kind: EntityKind::Global,
-            value: "*".into(),
-        },
+        entity: Entity::global(),
         first_seen: first,
         last_seen: last,
         asn: None,
         as_org: None,
         summary: "stand-in".into(),
-        evidence: serde_json::Map::new(),
+        evidence: StuffingGlobalEvidence::default().into(),
         accounts: Vec::new(),
     }
 }
@@ -224,16 +222,21 @@ fn swarm_hits_are_tied_to_a_global_alert() {
     let swarm: Vec<&Alert> = all
         .iter()
         .filter(|a| a.rule == Rule::CompromiseLogin)
-        .filter(|a| a.evidence["stuffing_alerts"] == serde_json::json!(["0000000000000001"]))
+        .filter(|a| {
+            a.evidence
+                .compromise_login()
+                .is_some_and(|e| e.stuffing_alerts == ["0000000000000001"])
+        })
         .collect();
     assert_eq!(swarm.len(), 3, "{swarm:#?}");
     assert_eq!(swarm[0].entity.value, "yamamoto.shun20@example.com");
-    assert_eq!(swarm[0].evidence["ip"], "201.17.27.87");
+    let login = |a: &Alert| a.evidence.compromise_login().cloned().unwrap_or_default();
+    assert_eq!(login(swarm[0]).ip, "201.17.27.87".parse().ok());
     assert_eq!(swarm[0].severity, Severity::High);
     assert_eq!(swarm[1].entity.value, "fujii.ryota75@example.jp");
     assert_eq!(swarm[2].entity.value, "yamaguchi.hina78@example.jp");
     assert_eq!(swarm[2].severity, Severity::Medium);
-    assert_eq!(swarm[2].evidence["asn"], 30036);
+    assert_eq!(login(swarm[2]).asn, Some(Asn(30036)));
 }
 
 /// A burst detector may report the swarm only at its end, and may also report the other

@@ -20,11 +20,13 @@ use crate::event::AuthEvent;
 use crate::time::Timestamp;
 
 pub mod episode;
+pub mod evidence;
 pub mod history;
 pub mod shard;
 pub mod state;
 
 pub use episode::{Episode, Episodes};
+pub use evidence::ThresholdCrossed;
 pub use history::{HistoryConfig, LoginHistories};
 pub use shard::{SHARDS, ShardFactory, ShardKey, ShardedDetector, per_key_rule};
 
@@ -159,20 +161,6 @@ pub fn first_failed(checks: &[(bool, &str, &str)]) -> Result<(), ConfigError> {
         Some((_, key, message)) => Err(bad_value(key, message)),
         None => Ok(()),
     }
-}
-
-/// One entry of an alert's `evidence.thresholds_crossed`: the value, the threshold, and by how
-/// much the value exceeds it (never negative).
-pub(crate) fn threshold_json<T>(value: T, threshold: T) -> serde_json::Value
-where
-    T: Copy + PartialOrd + std::ops::Sub<Output = T> + Default + serde::Serialize,
-{
-    let by = if value > threshold {
-        value - threshold
-    } else {
-        T::default()
-    };
-    serde_json::json!({"value": value, "threshold": threshold, "exceeded_by": by})
 }
 
 /// Approximate heap bytes a value owns beyond its inline size, for the memory budget. Estimates

@@ -126,6 +126,11 @@ pub fn render(m: &Model<'_>) -> Result<Vec<(&'static str, Vec<u8>)>, ReportError
     let mut by_time: Vec<_> = m.alerts.iter().collect();
     by_time.sort_by(|x, y| x.first_seen.cmp(&y.first_seen).then(x.id.cmp(&y.id)));
     for x in by_time {
+        // The rule's typed evidence, written as the alert contract writes it.
+        let evidence = serde_json::to_string(&x.evidence).map_err(|e| ReportError::Csv {
+            file: a.file,
+            source: ::csv::Error::from(std::io::Error::from(e)),
+        })?;
         a.mixed(vec![
             C::T(x.id.clone()),
             C::T(x.rule.as_str().into()),
@@ -138,7 +143,7 @@ pub fn render(m: &Model<'_>) -> Result<Vec<(&'static str, Vec<u8>)>, ReportError
             C::T(x.as_org.clone().unwrap_or_default()),
             C::T(x.summary.clone()),
             C::T(x.accounts.join(";")),
-            C::T(serde_json::Value::Object(x.evidence.clone()).to_string()),
+            C::T(evidence),
         ])?;
     }
     files.push(a.finish()?);

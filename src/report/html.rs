@@ -21,6 +21,7 @@ use super::{
 };
 use crate::alert::{Alert, Rule, Severity, thousands};
 use crate::event::{EventKind, Outcome};
+use crate::rules::orders_bulk::OrdersBulkEvidence;
 
 /// Replaces control characters (C0 other than tab and newline, DEL, C1) and bidirectional
 /// overrides with U+FFFD. HTML escaping is the templates' job; this keeps a log line from
@@ -777,27 +778,15 @@ fn asns(m: &Model<'_>) -> Markup {
     }
 }
 
-// What the order tables read from alert evidence, one function per field, so that typed
-// evidence can replace the JSON keys in one place.
-
-/// A count in an orders alert's evidence (`orders`, `marketplace_orders`,
-/// `distinct_accounts`).
-fn ev_u64(a: &Alert, key: &str) -> Option<u64> {
-    a.evidence.get(key).and_then(Value::as_u64)
-}
+// What the order tables read from alert evidence: the rules' typed evidence.
 
 /// An `orders.bulk` alert's per-currency totals, as `JPY 1,000 + USD 12.50`.
-fn ev_totals(a: &Alert) -> String {
-    a.evidence
-        .get("totals")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .map(|(c, v)| format!("{c} {}", v.as_f64().map(fmt_amount).unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
-        .unwrap_or_default()
+fn bulk_totals(e: &OrdersBulkEvidence) -> String {
+    e.totals
+        .iter()
+        .map(|(c, v)| format!("{c} {}", fmt_amount(v.as_written())))
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 fn orders(m: &Model<'_>) -> Markup {
@@ -805,12 +794,13 @@ fn orders(m: &Model<'_>) -> Markup {
         .alerts_of(Rule::OrdersBulk)
         .iter()
         .map(|a| {
+            let e = a.evidence.orders_bulk();
             vec![
                 Cell::Markup(acc(&a.entity.value)),
                 Cell::Markup(sev_badge(a.severity)),
-                Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
-                Cell::Num(ev_u64(a, "marketplace_orders").unwrap_or(0)),
-                t(ev_totals(a)),
+                Cell::Num(e.map_or(0, |e| e.orders)),
+                Cell::Num(e.map_or(0, |e| e.marketplace_orders)),
+                t(e.map(bulk_totals).unwrap_or_default()),
                 t(range(a.first_seen, a.last_seen)),
                 t(a.summary.clone()),
             ]
@@ -820,11 +810,12 @@ fn orders(m: &Model<'_>) -> Markup {
         .alerts_of(Rule::OrdersDropAddress)
         .iter()
         .map(|a| {
+            let e = a.evidence.orders_drop_address();
             vec![
                 Cell::Markup(html! { span.drop { (a.entity.value) } }),
                 Cell::Markup(sev_badge(a.severity)),
-                Cell::Num(ev_u64(a, "orders").unwrap_or(0)),
-                Cell::Num(ev_u64(a, "distinct_accounts").unwrap_or(0)),
+                Cell::Num(e.map_or(0, |e| e.orders)),
+                Cell::Num(e.map_or(0, |e| u64::from(e.distinct_accounts))),
                 t(a.accounts.join(", ")),
                 t(range(a.first_seen, a.last_seen)),
             ]
@@ -1047,7 +1038,9 @@ fn alert_card(a: &Alert) -> Markup {
             }
             p.sum { (a.summary) }
             (value_html("", &Value::Object(meta), 0))
-            (value_html("", &Value::Object(a.evidence.clone()), 0))
+            // A generic key/value table of whatever the rule's evidence holds: its contract
+            // JSON, so the page shows what the alert says (specific fields come from the types).
+            (value_html("", &serde_json::to_value(&a.evidence).unwrap_or_default(), 0))
             @if !a.accounts.is_empty() {
                 dl.ev { dt { "accounts" } dd.acc { (a.accounts.join(", ")) } }
             }

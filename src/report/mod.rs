@@ -1072,7 +1072,7 @@ impl ReportBuilder {
 
     /// Sees one alert. A re-emission (same id, higher severity) replaces the earlier one.
     pub fn observe_alert(&mut self, alert: &Alert) {
-        let ev_ip = evidence::ip(alert).and_then(|s| s.parse::<IpAddr>().ok());
+        let ev_ip = evidence::ip(alert);
         match alert.rule {
             Rule::CompromiseLogin | Rule::TakeoverSequence => {
                 if alert.entity.kind == EntityKind::Account {
@@ -1098,9 +1098,7 @@ impl ReportBuilder {
             // The stuffing rules, reset.flood, and any rule added later: its entity is pinned
             // when it is an address or an account (adding a rule needs nothing here).
             _ => {
-                if alert.entity.kind == EntityKind::Ip
-                    && let Ok(ip) = alert.entity.value.parse::<IpAddr>()
-                {
+                if let Some(ip) = alert.entity.ip_addr() {
                     self.pin_ip(ip);
                 } else if alert.entity.kind == EntityKind::Account {
                     self.pin_account(&alert.entity.value, None);
@@ -1424,7 +1422,7 @@ impl<'a> Model<'a> {
             compromised.push(CompromisedRow {
                 account,
                 time,
-                ip: evidence::ip(a).map(str::to_string),
+                ip: evidence::ip(a).map(|ip| ip.to_string()),
                 asn,
                 org: a.as_org.clone().or_else(|| org(asn)),
                 reason: evidence::reason(a).map_or_else(|| a.summary.clone(), str::to_string),
@@ -1445,7 +1443,7 @@ impl<'a> Model<'a> {
                 continue;
             }
             let (ip, step_asn, what) = evidence::first_step(a);
-            let ip = ip.map(str::to_string);
+            let ip = ip.map(|ip| ip.to_string());
             let asn = step_asn.or(a.asn);
             let what = what.unwrap_or("takeover");
             compromised.push(CompromisedRow {
@@ -1564,53 +1562,45 @@ impl<'a> Model<'a> {
     }
 }
 
-/// What the report reads from alert evidence, one function per field, so that typed evidence
-/// can replace the JSON keys here alone.
+/// What the report reads from alert evidence, one function per field, each from the rule's
+/// typed evidence (never a JSON key).
 mod evidence {
+    use std::net::IpAddr;
+
     use crate::alert::Alert;
     use crate::event::Asn;
+    use crate::rules::takeover_sequence::TakeoverStep;
     use crate::time::Timestamp;
 
-    /// `ip` (`compromise.login`, and any rule that names one address).
-    pub(super) fn ip(a: &Alert) -> Option<&str> {
-        a.evidence.get("ip").and_then(|v| v.as_str())
+    /// The login's address of a `compromise.login` (no other rule names one address in its
+    /// evidence).
+    pub(super) fn ip(a: &Alert) -> Option<IpAddr> {
+        a.evidence.compromise_login().and_then(|e| e.ip)
     }
 
     /// `login_time` of a `compromise.login`.
     pub(super) fn login_time(a: &Alert) -> Option<Timestamp> {
-        a.evidence
-            .get("login_time")
-            .and_then(|v| v.as_str())
-            .and_then(|s| crate::time::parse_rfc3339(s.as_bytes()))
+        a.evidence.compromise_login().map(|e| e.login_time)
     }
 
     /// `asn` of a `compromise.login`.
     pub(super) fn asn(a: &Alert) -> Option<Asn> {
-        a.evidence
-            .get("asn")
-            .and_then(|v| v.as_u64())
-            .map(|n| Asn(n as u32))
+        a.evidence.compromise_login().and_then(|e| e.asn)
     }
 
     /// `reason` of a `compromise.login`.
     pub(super) fn reason(a: &Alert) -> Option<&str> {
-        a.evidence.get("reason").and_then(|v| v.as_str())
+        a.evidence.compromise_login().map(|e| e.reason.as_str())
     }
 
-    /// The first of a `takeover.sequence`'s `steps`: its `ip`, `asn` and `event`.
-    pub(super) fn first_step(a: &Alert) -> (Option<&str>, Option<Asn>, Option<&str>) {
-        let step = a
-            .evidence
-            .get("steps")
-            .and_then(|s| s.as_array())
-            .and_then(|s| s.first());
-        (
-            step.and_then(|s| s.get("ip")).and_then(|v| v.as_str()),
-            step.and_then(|s| s.get("asn"))
-                .and_then(|v| v.as_u64())
-                .map(|n| Asn(n as u32)),
-            step.and_then(|s| s.get("event")).and_then(|v| v.as_str()),
-        )
+    /// The first of a `takeover.sequence`'s `steps`: its address, ASN and event (the orders,
+    /// when they are the first step, have neither address nor ASN).
+    pub(super) fn first_step(a: &Alert) -> (Option<IpAddr>, Option<Asn>, Option<&'static str>) {
+        match a.evidence.takeover_sequence().and_then(|e| e.steps.first()) {
+            Some(TakeoverStep::Event(s)) => (s.ip, s.asn, Some(s.event.as_str())),
+            Some(step @ TakeoverStep::Orders(_)) => (None, None, Some(step.event().as_str())),
+            None => (None, None, None),
+        }
     }
 }
 

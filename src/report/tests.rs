@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 
-use serde_json::json;
+use crate::rules::compromise_login::CompromiseLoginEvidence;
+use crate::rules::takeover_sequence::{StepOrders, TakeoverSequenceEvidence, TakeoverStep};
 
 use super::*;
 use crate::alert::{Entity, EntityKind, Severity};
@@ -71,6 +72,13 @@ fn alert(rule: Rule, kind: EntityKind, value: &str, secs: i64) -> Alert {
         kind,
         value: value.to_string(),
     };
+    let summary = format!("{rule} {value}");
+    let mut evidence = crate::alert::Evidence::empty(rule);
+    if let crate::alert::Evidence::CompromiseLogin(e) = &mut evidence {
+        // What a real one always says: when the login was, and why it is suspect.
+        e.login_time = at(secs);
+        e.reason = summary.clone();
+    }
     Alert {
         id: Alert::episode_id(rule, &entity, at(secs)),
         rule,
@@ -80,8 +88,8 @@ fn alert(rule: Rule, kind: EntityKind, value: &str, secs: i64) -> Alert {
         last_seen: at(secs),
         asn: None,
         as_org: None,
-        summary: format!("{rule} {value}"),
-        evidence: serde_json::Map::new(),
+        summary,
+        evidence,
         accounts: Vec::new(),
     }
 }
@@ -473,13 +481,15 @@ fn takeover_builder_with(cfg: ReportConfig) -> ReportBuilder {
         "victim@example.com",
         1_000,
     );
-    a.evidence = json!({
-        "ip": "203.0.113.9", "asn": 64501, "asn_new": true,
-        "login_time": at(1_000).to_string(), "reason": "the address of a stuffing.ip alert"
-    })
-    .as_object()
-    .unwrap()
-    .clone();
+    a.evidence = CompromiseLoginEvidence {
+        asn: Some(Asn(64501)),
+        asn_new: true,
+        ip: "203.0.113.9".parse().ok(),
+        login_time: at(1_000),
+        reason: "the address of a stuffing.ip alert".into(),
+        ..Default::default()
+    }
+    .into();
     a.asn = Some(Asn(64501));
     b.observe_alert(&a);
     feed(
@@ -655,11 +665,15 @@ fn hostile_text_is_escaped_everywhere() {
         a.as_org = Some((*h).to_string());
         a.asn = Some(Asn(64501));
         a.accounts = vec![(*h).to_string()];
-        a.evidence =
-            json!({ "ip": "203.0.113.9", "reason": h, "list": [h], "rows": [{ "k": h }], *h: h })
-                .as_object()
-                .unwrap()
-                .clone();
+        // Hostile text wherever typed evidence holds text: the reason, a list, and (below) a
+        // takeover's nested orders step, whose totals are keyed by currency.
+        a.evidence = CompromiseLoginEvidence {
+            ip: "203.0.113.9".parse().ok(),
+            reason: (*h).to_string(),
+            stuffing_alerts: vec![(*h).to_string()],
+            ..Default::default()
+        }
+        .into();
         b.observe_alert(&a);
         let mut t = alert(
             Rule::TakeoverSequence,
@@ -667,10 +681,23 @@ fn hostile_text_is_escaped_everywhere() {
             &format!("x{h}"),
             i,
         );
-        t.evidence = json!({ "steps": [{ "event": h, "ip": h }] })
-            .as_object()
-            .unwrap()
-            .clone();
+        t.evidence = TakeoverSequenceEvidence {
+            max_span: (*h).to_string(),
+            steps: vec![TakeoverStep::Orders(StepOrders {
+                count: 1,
+                event: EventKind::Order,
+                from_new_address: 0,
+                last: None,
+                marketplace: 1,
+                sellers: vec![(*h).to_string()],
+                ship_to: Vec::new(),
+                ship_to_new: false,
+                time: None,
+                total: [((*h).to_string(), 1.0)].into(),
+            })],
+            ..Default::default()
+        }
+        .into();
         b.observe_alert(&t);
     }
     let mut stats = RunStats::default();
@@ -898,7 +925,12 @@ proptest::proptest! {
         let mut a = alert(Rule::CompromiseLogin, EntityKind::Account, &name, 0);
         a.summary = agent.clone();
         a.accounts = vec![seller.clone()];
-        a.evidence = json!({ "reason": agent, "ip": seller }).as_object().unwrap().clone();
+        a.evidence = CompromiseLoginEvidence {
+            reason: agent.clone(),
+            stuffing_alerts: vec![seller.clone()],
+            ..Default::default()
+        }
+        .into();
         b.observe_alert(&a);
         let stats = RunStats::default();
         let m = model(b, &stats);

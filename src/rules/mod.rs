@@ -2,12 +2,13 @@
 //!
 //! A rule's folder holds everything about it: `mod.rs` (what it detects, its id, its README
 //! row), `config.rs` (its `[detect.<folder>]` settings with their defaults, `validate()` and
-//! `build()`), `rule.rs` (the detector and its tests) and `doc.md` (its row of the README's rule
-//! table). What rules share and is no rule (the traits, episodes, sharding, snapshots, the login
+//! `build()`), `evidence.rs` (its alerts' typed evidence), `rule.rs` (the detector and its
+//! tests) and `doc.md` (its row of the README's rule table). What rules share and is no rule (the traits, episodes, sharding, snapshots, the login
 //! history) is in [`crate::detect`].
 //!
 //! The `registry!` macro below is the only place that names every rule. From its table come the
-//! [`Rule`] enum (the ids of the alert contract), [`DetectConfig`] (the `[detect]` section),
+//! [`Rule`] enum (the ids of the alert contract), [`Evidence`] (an alert's typed evidence, one
+//! variant per rule), [`DetectConfig`] (the `[detect]` section),
 //! its validation, the detectors in their delivery order and the shared login history. Adding
 //! a rule is a new folder and one line of the table: see `CONTRIBUTING.md`.
 
@@ -65,6 +66,52 @@ macro_rules! registry {
                 }
             }
         }
+
+        /// An alert's evidence: the rule's own type (its folder's `evidence.rs`), serialised as
+        /// that type alone (no tag), so the JSON is the rule's `evidence` object of `alerts.md`.
+        /// Boxed: alerts are rare but moved often, and the largest evidence would otherwise make
+        /// every alert (and every engine input that may hold one) several hundred bytes.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        #[serde(untagged)]
+        pub enum Evidence {
+            $( $(#[$doc])* $variant(Box<$folder::Evidence>), )*
+        }
+
+        impl Evidence {
+            /// The rule whose evidence this is.
+            pub fn rule(&self) -> Rule {
+                match self {
+                    $( Evidence::$variant(_) => Rule::$variant, )*
+                }
+            }
+
+            /// Empty evidence of `rule` (every count zero), for tests that build alerts by hand.
+            #[cfg(test)]
+            pub(crate) fn empty(rule: Rule) -> Evidence {
+                match rule {
+                    $( Rule::$variant => Evidence::$variant(Box::default()), )*
+                }
+            }
+
+            $(
+                #[doc = concat!("The evidence of a `", stringify!($variant), "` alert, or `None` for another rule's.")]
+                pub fn $folder(&self) -> Option<&$folder::Evidence> {
+                    match self {
+                        Evidence::$variant(e) => Some(e),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            )*
+        }
+
+        $(
+            impl From<$folder::Evidence> for Evidence {
+                fn from(e: $folder::Evidence) -> Evidence {
+                    Evidence::$variant(Box::new(e))
+                }
+            }
+        )*
 
         /// Section `[detect]`: one sub-section per rule, named after its folder.
         #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -176,6 +223,21 @@ mod tests {
             // The folder is the id with `_` for `.`: the config key says which rule it is.
             assert_eq!(rule.section(), rule.as_str().replace('.', "_"), "{rule:?}");
         }
+    }
+
+    #[test]
+    fn each_rule_has_its_evidence_variant_serialised_untagged() {
+        for rule in Rule::ALL {
+            let e = Evidence::empty(rule);
+            assert_eq!(e.rule(), rule);
+            // No tag around the rule's own object: the alert's `evidence` is that object.
+            let json = serde_json::to_value(&e).unwrap();
+            let object = json.as_object().expect("evidence is a JSON object");
+            assert!(object.len() > 1, "{rule}: {json}");
+            assert!(!object.contains_key(&format!("{rule:?}")), "{rule}: tagged");
+        }
+        let e = Evidence::empty(Rule::OrdersBulk);
+        assert!(e.orders_bulk().is_some() && e.stuffing_ip().is_none());
     }
 
     #[test]

@@ -75,6 +75,8 @@ impl Sink for JsonlSink {
 mod tests {
     use super::*;
     use crate::alert::{Entity, EntityKind, Rule, Severity};
+    use crate::detect::ThresholdCrossed;
+    use crate::rules::stuffing_ip::{StuffingIpEvidence, StuffingIpThresholds};
     use crate::time::Timestamp;
     use std::sync::{Arc, Mutex};
 
@@ -107,7 +109,19 @@ mod tests {
             asn: None,
             as_org: None,
             summary: "s".into(),
-            evidence: serde_json::Map::new(),
+            evidence: StuffingIpEvidence {
+                attempts: 20,
+                distinct_accounts: 20,
+                failures: 20,
+                thresholds_crossed: StuffingIpThresholds {
+                    distinct_accounts: Some(ThresholdCrossed::new(20, 20)),
+                    ..Default::default()
+                },
+                unknown_account_ratio: 1.0,
+                window: "10m".into(),
+                ..Default::default()
+            }
+            .into(),
             accounts: vec![],
         };
         sink.emit(&alert).unwrap();
@@ -118,7 +132,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0],
-            r#"{"id":"abc","rule":"stuffing.ip","severity":"high","entity":{"kind":"ip","value":"203.0.113.7"},"first_seen":"1970-01-01T00:00:00Z","last_seen":"1970-01-01T00:00:01Z","summary":"s","evidence":{}}"#
+            r#"{"id":"abc","rule":"stuffing.ip","severity":"high","entity":{"kind":"ip","value":"203.0.113.7"},"first_seen":"1970-01-01T00:00:00Z","last_seen":"1970-01-01T00:00:01Z","summary":"s","evidence":{"attempts":20,"distinct_accounts":20,"failures":20,"successes":0,"thresholds_crossed":{"distinct_accounts":{"exceeded_by":0,"threshold":20,"value":20}},"unknown_account_ratio":1.0,"window":"10m"}}"#
         );
     }
 }

@@ -8,9 +8,11 @@
 //! when the severity rises, closed once the account has had no failure for a whole window.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::BruteforceAccountConfig;
+pub use evidence::{BruteforceAccountEvidence, BruteforceAccountThresholds};
 pub use rule::BruteforceAccountDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -21,3 +23,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.bruteforce_account]`.
 pub type Config = BruteforceAccountConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = BruteforceAccountEvidence;

@@ -4,17 +4,16 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
 use crate::detect::{
     Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
-    threshold_json,
+    ThresholdCrossed,
 };
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::Timestamp;
 
-use super::BruteforceAccountConfig;
+use super::{BruteforceAccountConfig, BruteforceAccountEvidence, BruteforceAccountThresholds};
 
 /// One failed login inside an account's window.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -180,10 +179,7 @@ impl Detector for BruteforceAccountDetector {
         } else {
             Severity::Medium
         };
-        let entity = Entity {
-            kind: EntityKind::Account,
-            value: account.as_str().to_string(),
-        };
+        let entity = Entity::account(account);
         let first = state.failures.front().map_or(ev.ts, |f| f.ts);
         let Some(ep) = self
             .episodes
@@ -203,49 +199,22 @@ impl Detector for BruteforceAccountDetector {
             }
         }
         let window_text = self.cfg.window.to_string();
-        let mut crossed = Map::new();
-        crossed.insert(
-            "failures".into(),
-            threshold_json(failures, self.cfg.min_failures),
-        );
-        if by_addresses {
-            crossed.insert(
-                "distinct_addresses".into(),
-                threshold_json(distinct, self.cfg.high_distinct_addresses),
-            );
-        }
-        if by_failures {
-            crossed.insert(
-                "high_failures".into(),
-                threshold_json(failures, self.cfg.high_failures),
-            );
-        }
-        let mut evidence = Map::new();
-        evidence.insert("failures".into(), json!(failures));
-        evidence.insert("distinct_addresses".into(), json!(distinct));
-        evidence.insert(
-            "bad_password".into(),
-            json!(state.with_reason(FailureReason::BadPassword)),
-        );
-        evidence.insert(
-            "locked".into(),
-            json!(state.with_reason(FailureReason::Locked)),
-        );
-        evidence.insert(
-            "unknown_account".into(),
-            json!(state.with_reason(FailureReason::UnknownAccount)),
-        );
-        evidence.insert(
-            "addresses".into(),
-            Value::Array(
-                sample
-                    .iter()
-                    .map(|ip| Value::String(ip.to_string()))
-                    .collect(),
-            ),
-        );
-        evidence.insert("window".into(), json!(window_text));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let evidence = BruteforceAccountEvidence {
+            addresses: sample,
+            bad_password: state.with_reason(FailureReason::BadPassword),
+            distinct_addresses: distinct,
+            failures,
+            locked: state.with_reason(FailureReason::Locked),
+            thresholds_crossed: BruteforceAccountThresholds {
+                distinct_addresses: by_addresses
+                    .then(|| ThresholdCrossed::new(distinct, self.cfg.high_distinct_addresses)),
+                failures: ThresholdCrossed::new(failures, self.cfg.min_failures),
+                high_failures: by_failures
+                    .then(|| ThresholdCrossed::new(failures, self.cfg.high_failures)),
+            },
+            unknown_account: state.with_reason(FailureReason::UnknownAccount),
+            window: window_text.clone(),
+        };
         let addresses_text = if distinct == 1 {
             "1 address".to_string()
         } else {
@@ -267,7 +236,7 @@ impl Detector for BruteforceAccountDetector {
             last_seen: ev.ts,
             asn: None,
             as_org: None,
-            evidence,
+            evidence: evidence.into(),
             accounts: vec![account.as_str().to_string()],
         });
     }
@@ -311,6 +280,11 @@ impl RuleState for BruteforceAccountDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `bruteforce_account` alert.
+    fn ev(a: &Alert) -> &BruteforceAccountEvidence {
+        a.evidence.bruteforce_account().expect("a bruteforce_account alert")
+    }
     use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
@@ -400,9 +374,9 @@ mod tests {
         assert_eq!(a.entity.value, "myamamoto80@example.jp");
         // The 10th failure crosses with 10 distinct addresses already: high at once.
         assert_eq!(a.severity, Severity::High);
-        assert_eq!(a.evidence["failures"], json!(10));
-        assert_eq!(a.evidence["distinct_addresses"], json!(10));
-        assert_eq!(a.evidence["bad_password"], json!(10));
+        assert_eq!(ev(a).failures, 10);
+        assert_eq!(ev(a).distinct_addresses, 10);
+        assert_eq!(ev(a).bad_password, 10);
         assert_eq!(a.first_seen, Timestamp(0));
         assert_eq!(a.last_seen, Timestamp(9 * 30 * SECOND));
         assert_eq!(
@@ -426,9 +400,9 @@ mod tests {
         let alerts = run(&events);
         assert_eq!(alerts.len(), 2, "{alerts:#?}");
         assert_eq!(alerts[0].severity, Severity::Medium);
-        assert_eq!(alerts[0].evidence["distinct_addresses"], json!(1));
+        assert_eq!(ev(&alerts[0]).distinct_addresses, 1);
         assert_eq!(alerts[1].severity, Severity::High);
-        assert_eq!(alerts[1].evidence["failures"], json!(100));
+        assert_eq!(ev(&alerts[1]).failures, 100);
         assert_eq!(alerts[0].id, alerts[1].id);
         assert_eq!(
             alerts[0].summary,
@@ -561,7 +535,7 @@ mod props {
             d.advance(Timestamp(i64::MAX), &mut out);
             for a in &out {
                 let n = evs.iter().filter(|e| e.3 && format!("u{}", e.2) == a.entity.value).count();
-                prop_assert!(a.evidence["failures"].as_u64().unwrap_or(0) as usize <= n);
+                prop_assert!(a.evidence.bruteforce_account().map_or(0, |e| e.failures) as usize <= n);
             }
         }
     }

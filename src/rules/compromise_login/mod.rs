@@ -20,9 +20,11 @@
 //!   `failure_window`, then a success (medium).
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::CompromiseConfig;
+pub use evidence::{CompromiseLoginEvidence, CompromiseLoginThresholds};
 pub use rule::CompromiseDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -33,3 +35,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.compromise_login]`.
 pub type Config = CompromiseConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = CompromiseLoginEvidence;

@@ -4,17 +4,16 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
-use crate::detect::{Detector, Episodes, RuleState, evict_oldest};
+use crate::alert::{Alert, Entity, Rule, Severity};
+use crate::detect::{Detector, Episodes, RuleState, ThresholdCrossed, evict_oldest};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{SECOND, Timestamp};
 use crate::window::address::fingerprint;
 use crate::window::split::SplitMap;
 use crate::window::{KeyHasher, SlidingCount};
 
-use super::CompromiseConfig;
+use super::{CompromiseConfig, CompromiseLoginEvidence, CompromiseLoginThresholds};
 
 /// A remembered successful login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -304,10 +303,7 @@ impl CompromiseDetector {
     }
 
     fn emit(&mut self, s: &Success, tie: Tie, out: &mut Vec<Alert>) {
-        let entity = Entity {
-            kind: EntityKind::Account,
-            value: s.account.as_str().to_string(),
-        };
+        let entity = Entity::account(&s.account);
         let Some(ep) = self.episodes.crossed(
             &self.acct_hash(&s.account),
             &entity,
@@ -329,28 +325,23 @@ impl CompromiseDetector {
                 entity.value, ip, tie.reason
             )
         };
-        let mut evidence = Map::new();
-        evidence.insert("login_time".into(), json!(s.ts.to_string()));
-        evidence.insert("ip".into(), json!(s.ip.map(|i| i.to_string())));
-        evidence.insert("asn".into(), json!(s.asn.map(|a| a.0)));
-        evidence.insert("ip_new".into(), json!(s.ip_new));
-        evidence.insert("asn_new".into(), json!(s.asn_new));
-        evidence.insert("reason".into(), json!(tie.reason));
-        if tie.rule != Rule::CompromiseLogin {
-            evidence.insert("stuffing_rule".into(), json!(tie.rule.as_str()));
-        }
-        evidence.insert("stuffing_alerts".into(), json!(tie.ids));
-        evidence.insert("failures_before".into(), json!(s.failures_before));
-        if tie.ids.is_empty() {
-            evidence.insert(
-                "thresholds_crossed".into(),
-                json!({"failures_before": {
-                    "value": s.failures_before,
-                    "threshold": self.cfg.min_failures_before_success,
-                    "exceeded_by": s.failures_before.saturating_sub(self.cfg.min_failures_before_success),
-                }}),
-            );
-        }
+        let evidence = CompromiseLoginEvidence {
+            asn: s.asn,
+            asn_new: s.asn_new,
+            failures_before: s.failures_before,
+            ip: s.ip,
+            ip_new: s.ip_new,
+            login_time: s.ts,
+            reason: tie.reason.to_string(),
+            stuffing_alerts: tie.ids.clone(),
+            stuffing_rule: (tie.rule != Rule::CompromiseLogin).then_some(tie.rule),
+            thresholds_crossed: tie.ids.is_empty().then(|| CompromiseLoginThresholds {
+                failures_before: ThresholdCrossed::new(
+                    s.failures_before,
+                    self.cfg.min_failures_before_success,
+                ),
+            }),
+        };
         out.push(Alert {
             id: ep.id,
             rule: Rule::CompromiseLogin,
@@ -361,7 +352,7 @@ impl CompromiseDetector {
             asn: s.asn,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts: vec![s.account.as_str().to_string()],
         });
     }
@@ -496,13 +487,13 @@ impl Detector for CompromiseDetector {
             return;
         }
         let source = match alert.rule {
-            Rule::StuffingIp => match alert.entity.value.parse::<IpAddr>() {
-                Ok(ip) => Source::Ip(ip),
-                Err(_) => return,
+            Rule::StuffingIp => match alert.entity.ip_addr() {
+                Some(ip) => Source::Ip(ip),
+                None => return,
             },
-            Rule::StuffingAsn => match alert.entity.value.parse::<u32>() {
-                Ok(n) => Source::Asn(Asn(n)),
-                Err(_) => return,
+            Rule::StuffingAsn => match alert.entity.asn_number() {
+                Some(asn) => Source::Asn(asn),
+                None => return,
             },
             Rule::StuffingGlobal => Source::Global,
             _ => return,
@@ -627,6 +618,12 @@ impl RuleState for CompromiseDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::EntityKind;
+
+    /// The typed evidence of a `compromise_login` alert.
+    fn ev(a: &Alert) -> &CompromiseLoginEvidence {
+        a.evidence.compromise_login().expect("a compromise_login alert")
+    }
     use crate::time::{HOUR, MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
@@ -660,7 +657,7 @@ mod tests {
             asn: None,
             as_org: None,
             summary: String::new(),
-            evidence: Map::new(),
+            evidence: crate::alert::Evidence::empty(rule),
             accounts: Vec::new(),
         }
     }
@@ -865,11 +862,11 @@ mod tests {
         let a = &out[0];
         assert_eq!(a.rule, Rule::CompromiseLogin);
         assert_eq!(a.first_seen, Timestamp(2 * MINUTE));
-        assert_eq!(a.evidence["ip"], json!(ATTACKER));
-        assert_eq!(a.evidence["asn"], json!(14061));
-        assert_eq!(a.evidence["stuffing_alerts"], json!([alert.id]));
-        assert_eq!(a.evidence["stuffing_rule"], json!("stuffing.ip"));
-        assert_eq!(a.evidence["login_time"], json!("1970-01-01T00:02:00Z"));
+        assert_eq!(ev(a).ip, ATTACKER.parse().ok());
+        assert_eq!(ev(a).asn, Some(Asn(14061)));
+        assert_eq!(ev(a).stuffing_alerts, std::slice::from_ref(&alert.id));
+        assert_eq!(ev(a).stuffing_rule, Some(Rule::StuffingIp));
+        assert_eq!(ev(a).login_time.to_string(), "1970-01-01T00:02:00Z");
         assert_eq!(
             a.summary,
             "ikeda.miyu61@example.com logged in from 165.232.90.82 (the address of a \
@@ -900,10 +897,12 @@ mod tests {
         let out = run(&evs, &[]);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].severity, Severity::Medium);
-        assert_eq!(out[0].evidence["failures_before"], json!(5));
+        assert_eq!(ev(&out[0]).failures_before, 5);
         assert_eq!(
-            out[0].evidence["thresholds_crossed"]["failures_before"],
-            json!({"value": 5, "threshold": 5, "exceeded_by": 0})
+            ev(&out[0]).thresholds_crossed,
+            Some(CompromiseLoginThresholds {
+                failures_before: ThresholdCrossed::new(5, 5)
+            })
         );
         // The mistyper: 3 bad passwords, then success. And 4 is a near miss.
         for n in [3, 4] {
@@ -1016,7 +1015,7 @@ mod tests {
         assert_eq!(out.len(), 1, "{out:#?}");
         assert_eq!(out[0].entity.value, "victim@example.com");
         assert_eq!(out[0].severity, Severity::Medium);
-        assert_eq!(out[0].evidence["stuffing_rule"], json!("stuffing.asn"));
+        assert_eq!(ev(&out[0]).stuffing_rule, Some(Rule::StuffingAsn));
     }
 
     #[test]

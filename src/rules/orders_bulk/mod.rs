@@ -11,9 +11,13 @@
 //! an address the account already knew stay `low`.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::OrdersBulkConfig;
+pub use evidence::{
+    Amount, OrdersBulkEvidence, OrdersBulkThresholds, ShipToSeen, ShipToStatus,
+};
 pub use rule::OrdersBulkDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -24,3 +28,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.orders_bulk]`.
 pub type Config = OrdersBulkConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = OrdersBulkEvidence;

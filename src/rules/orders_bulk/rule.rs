@@ -4,26 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
 use crate::detect::{
-    Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
+    Detector, Episodes, HeapSize, RuleState, ThresholdCrossed, evict_oldest, evict_to_bytes,
+    map_bytes,
 };
 use crate::event::{AccountKey, AddressHash, AuthEvent, EventKind, Outcome};
 use crate::time::Timestamp;
 
-use super::OrdersBulkConfig;
+use super::{
+    Amount, OrdersBulkConfig, OrdersBulkEvidence, OrdersBulkThresholds, ShipToSeen, ShipToStatus,
+};
 
-
-/// An amount as JSON: an integer when it is whole (yen), else two decimals.
-fn amount_json(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        json!(x as i64)
-    } else {
-        json!((x * 100.0).round() / 100.0)
-    }
-}
 
 /// An amount for a summary: thousands separators when whole.
 fn amount_text(x: f64) -> String {
@@ -230,24 +223,25 @@ impl Detector for OrdersBulkDetector {
             }
             marketplace += u64::from(o.marketplace);
         }
-        let mut crossed = Map::new();
-        if orders >= u64::from(self.cfg.min_orders) {
-            crossed.insert(
-                "orders".into(),
-                json!({"value": orders, "threshold": self.cfg.min_orders,
-                       "exceeded_by": orders - u64::from(self.cfg.min_orders)}),
-            );
-        }
-        let mut total_crossed = false;
+        let mut crossed = OrdersBulkThresholds {
+            orders: (orders >= u64::from(self.cfg.min_orders)).then(|| ThresholdCrossed {
+                exceeded_by: orders - u64::from(self.cfg.min_orders),
+                threshold: self.cfg.min_orders,
+                value: orders,
+            }),
+            totals: BTreeMap::new(),
+        };
         for (cur, total) in &totals {
             if let Some(&min) = self.cfg.min_total.get(*cur)
                 && *total >= min as f64
             {
-                total_crossed = true;
-                crossed.insert(
-                    format!("total_{cur}"),
-                    json!({"value": amount_json(*total), "threshold": min,
-                           "exceeded_by": amount_json(*total - min as f64)}),
+                crossed.totals.insert(
+                    cur.to_string(),
+                    ThresholdCrossed {
+                        exceeded_by: Amount(*total - min as f64),
+                        threshold: min,
+                        value: Amount(*total),
+                    },
                 );
             }
         }
@@ -258,7 +252,7 @@ impl Detector for OrdersBulkDetector {
         let share = marketplace as f64 / orders as f64;
         let is_marketplace = share >= self.cfg.marketplace_share;
         let any_new = ship_tos.values().any(|n| *n);
-        let both = total_crossed && crossed.contains_key("orders");
+        let both = !crossed.totals.is_empty() && crossed.orders.is_some();
         let severity = match (is_marketplace, any_new) {
             (true, true) if both => Severity::Critical,
             (true, true) => Severity::High,
@@ -267,10 +261,7 @@ impl Detector for OrdersBulkDetector {
             (false, false) => Severity::Low,
         };
         let first = state.orders.front().map_or(ev.ts, |o| o.ts);
-        let entity = Entity {
-            kind: EntityKind::Account,
-            value: account.as_str().to_string(),
-        };
+        let entity = Entity::account(account);
         self.episodes
             .close_quiet(self.watermark, self.cfg.window.millis());
         let Some(ep) = self
@@ -286,29 +277,29 @@ impl Detector for OrdersBulkDetector {
             .collect();
         // Each ship-to: new to the account, known from before this window, or first used in it
         // by an account with no earlier ship-to to compare with.
-        let statuses: Vec<(AddressHash, &'static str)> = ship_tos
+        let statuses: Vec<(AddressHash, ShipToStatus)> = ship_tos
             .iter()
             .map(|(h, new)| {
                 let status = if *new {
-                    "new"
+                    ShipToStatus::New
                 } else if state
                     .ship_tos
                     .iter()
                     .any(|m| m.hash == *h && m.first_seen < first)
                 {
-                    "known"
+                    ShipToStatus::Known
                 } else {
-                    "no_history"
+                    ShipToStatus::NoHistory
                 };
                 (*h, status)
             })
             .collect();
-        let count = |s: &str| statuses.iter().filter(|(_, x)| *x == s).count();
+        let count = |s: ShipToStatus| statuses.iter().filter(|(_, x)| *x == s).count();
         let mut parts = Vec::new();
         for (status, text) in [
-            ("new", "new to the account"),
-            ("known", "known"),
-            ("no_history", "without earlier ship-tos to compare"),
+            (ShipToStatus::New, "new to the account"),
+            (ShipToStatus::Known, "known"),
+            (ShipToStatus::NoHistory, "without earlier ship-tos to compare"),
         ] {
             let n = count(status);
             if n > 0 {
@@ -338,34 +329,22 @@ impl Detector for OrdersBulkDetector {
             self.cfg.window,
             ship_text
         );
-        let mut evidence = Map::new();
-        evidence.insert("orders".into(), json!(orders));
-        evidence.insert(
-            "totals".into(),
-            Value::Object(
-                totals
-                    .iter()
-                    .map(|(c, t)| (c.to_string(), amount_json(*t)))
-                    .collect(),
-            ),
-        );
-        evidence.insert("marketplace_orders".into(), json!(marketplace));
-        evidence.insert(
-            "marketplace_share".into(),
-            json!((share * 100.0).round() / 100.0),
-        );
-        evidence.insert("distinct_sellers".into(), json!(sellers.len()));
-        evidence.insert(
-            "ship_tos".into(),
-            Value::Array(
-                statuses
-                    .iter()
-                    .map(|(h, s)| json!({"ship_to": h.to_string(), "status": s}))
-                    .collect(),
-            ),
-        );
-        evidence.insert("window".into(), json!(self.cfg.window.to_string()));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let evidence = OrdersBulkEvidence {
+            distinct_sellers: sellers.len(),
+            marketplace_orders: marketplace,
+            marketplace_share: (share * 100.0).round() / 100.0,
+            orders,
+            ship_tos: statuses
+                .iter()
+                .map(|&(ship_to, status)| ShipToSeen { ship_to, status })
+                .collect(),
+            thresholds_crossed: crossed,
+            totals: totals
+                .iter()
+                .map(|(c, t)| (c.to_string(), Amount(*t)))
+                .collect(),
+            window: self.cfg.window.to_string(),
+        };
         out.push(Alert {
             id: ep.id,
             rule: Rule::OrdersBulk,
@@ -376,7 +355,7 @@ impl Detector for OrdersBulkDetector {
             asn: None,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts: Vec::new(),
         });
     }
@@ -417,6 +396,11 @@ impl RuleState for OrdersBulkDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `orders_bulk` alert.
+    fn ev(a: &Alert) -> &OrdersBulkEvidence {
+        a.evidence.orders_bulk().expect("an orders_bulk alert")
+    }
     use crate::time::{DAY};
     use crate::event::LineMeta;
     use crate::time::MINUTE;
@@ -519,18 +503,22 @@ mod tests {
         assert_eq!(open.entity.value, "matsuda.mai4@example.net");
         // The 7th order crosses ¥100,000 (105,000): marketplace + new ship-to = high.
         assert_eq!(open.severity, Severity::High);
-        assert_eq!(open.evidence["orders"], json!(7));
-        assert_eq!(open.evidence["totals"], json!({"JPY": 105_000}));
-        assert_eq!(open.evidence["marketplace_share"], json!(1.0));
-        assert_eq!(open.evidence["distinct_sellers"], json!(3));
-        let drop = AddressHash::of(DROP).unwrap().to_string();
+        assert_eq!(ev(open).orders, 7);
+        assert_eq!(ev(open).totals, BTreeMap::from([("JPY".into(), Amount(105_000.0))]));
+        assert_eq!(ev(open).marketplace_share, 1.0);
+        assert_eq!(ev(open).distinct_sellers, 3);
+        let drop = AddressHash::of(DROP).unwrap();
         assert_eq!(
-            open.evidence["ship_tos"],
-            json!([{"ship_to": drop, "status": "new"}])
+            ev(open).ship_tos,
+            [ShipToSeen {
+                ship_to: drop,
+                status: ShipToStatus::New
+            }]
         );
+        // As the contract writes it: whole yen as integers, the total under `total_JPY`.
         assert_eq!(
-            open.evidence["thresholds_crossed"],
-            json!({"total_JPY": {"value": 105_000, "threshold": 100_000, "exceeded_by": 5_000}})
+            serde_json::to_value(&ev(open).thresholds_crossed).unwrap(),
+            serde_json::json!({"total_JPY": {"value": 105_000, "threshold": 100_000, "exceeded_by": 5_000}})
         );
         assert_eq!(open.first_seen, Timestamp(13 * 3_600_000 + 6 * MINUTE));
         assert_eq!(
@@ -541,10 +529,10 @@ mod tests {
         // The 10th order crosses the count too: critical, same episode.
         assert_eq!(rise.severity, Severity::Critical);
         assert_eq!(rise.id, open.id);
-        assert_eq!(rise.evidence["orders"], json!(10));
+        assert_eq!(ev(rise).orders, 10);
         assert_eq!(
-            rise.evidence["thresholds_crossed"]["orders"]["exceeded_by"],
-            json!(0)
+            ev(rise).thresholds_crossed.orders.map(|o| o.exceeded_by),
+            Some(0)
         );
     }
 
@@ -574,9 +562,9 @@ mod tests {
         let alerts = run_bulk(&events);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         assert_eq!(alerts[0].severity, Severity::Low);
-        assert_eq!(alerts[0].evidence["totals"], json!({"JPY": 58_080}));
-        assert_eq!(alerts[0].evidence["marketplace_orders"], json!(0));
-        assert_eq!(alerts[0].evidence["ship_tos"][0]["status"], json!("known"));
+        assert_eq!(ev(&alerts[0]).totals, BTreeMap::from([("JPY".into(), Amount(58_080.0))]));
+        assert_eq!(ev(&alerts[0]).marketplace_orders, 0);
+        assert_eq!(ev(&alerts[0]).ship_tos[0].status, ShipToStatus::Known);
     }
 
     #[test]
@@ -592,7 +580,7 @@ mod tests {
         let alerts = run_bulk(&events);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         assert_eq!(alerts[0].severity, Severity::High);
-        assert_eq!(alerts[0].evidence["orders"], json!(10));
+        assert_eq!(ev(&alerts[0]).orders, 10);
     }
 
     #[test]
@@ -609,8 +597,8 @@ mod tests {
         events[5].details_mut().currency = None;
         let alerts = run_bulk(&events);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
-        assert_eq!(alerts[0].evidence["orders"], json!(10));
-        assert_eq!(alerts[0].evidence["totals"], json!({"JPY": 0}));
+        assert_eq!(ev(&alerts[0]).orders, 10);
+        assert_eq!(ev(&alerts[0]).totals, BTreeMap::from([("JPY".into(), Amount(0.0))]));
         assert_eq!(alerts[0].severity, Severity::Low);
     }
 

@@ -11,9 +11,11 @@
 //! an address the account already knew stay `low`.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::OrdersDropAddressConfig;
+pub use evidence::{OrdersDropAddressEvidence, OrdersDropAddressThresholds};
 pub use rule::OrdersDropAddressDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -24,3 +26,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.orders_drop_address]`.
 pub type Config = OrdersDropAddressConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = OrdersDropAddressEvidence;

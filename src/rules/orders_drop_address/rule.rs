@@ -4,18 +4,17 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
 use crate::detect::{
     Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
-    threshold_json,
+    ThresholdCrossed,
 };
 use crate::event::{AccountKey, AddressHash, AuthEvent, EventKind, Outcome};
 use crate::time::Timestamp;
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
 
-use super::OrdersDropAddressConfig;
+use super::{OrdersDropAddressConfig, OrdersDropAddressEvidence, OrdersDropAddressThresholds};
 
 /// Per-ship-to state.
 #[derive(Debug, Serialize, Deserialize)]
@@ -165,10 +164,7 @@ impl Detector for OrdersDropAddressDetector {
             severity = step(severity, true);
         }
         let first = state.accounts.oldest().unwrap_or(ev.ts);
-        let entity = Entity {
-            kind: EntityKind::ShipTo,
-            value: ship_to.to_string(),
-        };
+        let entity = Entity::ship_to(ship_to);
         self.episodes.close_quiet(now, window);
         let Some(ep) = self
             .episodes
@@ -176,18 +172,15 @@ impl Detector for OrdersDropAddressDetector {
         else {
             return;
         };
-        let mut crossed = Map::new();
-        crossed.insert(
-            "distinct_accounts".into(),
-            threshold_json(distinct, self.cfg.min_distinct_accounts),
-        );
-        if is_marketplace && marketplace >= u64::from(self.cfg.high_orders) {
-            crossed.insert(
-                "marketplace_orders".into(),
-                json!({"value": marketplace, "threshold": self.cfg.high_orders,
-                       "exceeded_by": marketplace - u64::from(self.cfg.high_orders)}),
-            );
-        }
+        let thresholds_crossed = OrdersDropAddressThresholds {
+            distinct_accounts: ThresholdCrossed::new(distinct, self.cfg.min_distinct_accounts),
+            marketplace_orders: (is_marketplace && marketplace >= u64::from(self.cfg.high_orders))
+                .then(|| ThresholdCrossed {
+                    exceeded_by: marketplace - u64::from(self.cfg.high_orders),
+                    threshold: self.cfg.high_orders,
+                    value: marketplace,
+                }),
+        };
         let summary = format!(
             "ship-to {} received {} orders from {} distinct accounts in {} ({}% marketplace)",
             entity.value,
@@ -196,16 +189,14 @@ impl Detector for OrdersDropAddressDetector {
             self.cfg.window,
             (share * 100.0).round() as u32
         );
-        let mut evidence = Map::new();
-        evidence.insert("orders".into(), json!(orders));
-        evidence.insert("distinct_accounts".into(), json!(distinct));
-        evidence.insert("marketplace_orders".into(), json!(marketplace));
-        evidence.insert(
-            "marketplace_share".into(),
-            json!((share * 100.0).round() / 100.0),
-        );
-        evidence.insert("window".into(), json!(self.cfg.window.to_string()));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let evidence = OrdersDropAddressEvidence {
+            distinct_accounts: distinct,
+            marketplace_orders: marketplace,
+            marketplace_share: (share * 100.0).round() / 100.0,
+            orders,
+            thresholds_crossed,
+            window: self.cfg.window.to_string(),
+        };
         let mut accounts: Vec<String> = state
             .sample
             .iter()
@@ -222,7 +213,7 @@ impl Detector for OrdersDropAddressDetector {
             asn: None,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts,
         });
     }
@@ -266,6 +257,12 @@ impl RuleState for OrdersDropAddressDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::EntityKind;
+
+    /// The typed evidence of a `orders_drop_address` alert.
+    fn ev(a: &Alert) -> &OrdersDropAddressEvidence {
+        a.evidence.orders_drop_address().expect("an orders_drop_address alert")
+    }
     use crate::time::{DAY};
     use crate::event::LineMeta;
     use crate::time::MINUTE;
@@ -353,12 +350,12 @@ mod tests {
         assert_eq!(alerts[0].entity.kind, EntityKind::ShipTo);
         assert_eq!(alerts[0].entity.value, drop);
         assert_eq!(alerts[0].severity, Severity::Medium);
-        assert_eq!(alerts[0].evidence["distinct_accounts"], json!(3));
-        assert_eq!(alerts[0].evidence["orders"], json!(5));
+        assert_eq!(ev(&alerts[0]).distinct_accounts, 3);
+        assert_eq!(ev(&alerts[0]).orders, 5);
         assert_eq!(alerts[1].severity, Severity::High);
         assert_eq!(alerts[1].id, alerts[0].id);
-        assert_eq!(alerts[1].evidence["orders"], json!(10));
-        assert_eq!(alerts[1].evidence["distinct_accounts"], json!(4));
+        assert_eq!(ev(&alerts[1]).orders, 10);
+        assert_eq!(ev(&alerts[1]).distinct_accounts, 4);
         assert_eq!(
             alerts[1].summary,
             format!(

@@ -12,9 +12,14 @@
 //! address and an account never share an episode.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::ResetFloodConfig;
+pub use evidence::{
+    ResetFloodAccount, ResetFloodAccountThresholds, ResetFloodAddress, ResetFloodAddressThresholds,
+    ResetFloodEvidence,
+};
 pub use rule::ResetFloodDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -25,3 +30,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.reset_flood]`.
 pub type Config = ResetFloodConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = ResetFloodEvidence;

@@ -4,18 +4,20 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
 use crate::detect::{
     Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
-    threshold_json,
+    ThresholdCrossed,
 };
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::Timestamp;
 use crate::window::{KeyHasher, SlidingCount, SlidingDistinct};
 
-use super::ResetFloodConfig;
+use super::{
+    ResetFloodConfig, ResetFloodAccount, ResetFloodAccountThresholds, ResetFloodAddress,
+    ResetFloodAddressThresholds, ResetFloodEvidence,
+};
 
 /// The episode key: the entity kind is part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,10 +174,7 @@ impl ResetFloodDetector {
             .flatten()
             .min()
             .unwrap_or(ev.ts);
-        let entity = Entity {
-            kind: EntityKind::Ip,
-            value: ip.to_string(),
-        };
+        let entity = Entity::ip(ip);
         let named = state.accounts.len();
         let unknown = state.unknown.len();
         let unknown_pct = if named > 0 {
@@ -183,19 +182,13 @@ impl ResetFloodDetector {
         } else {
             0
         };
-        let mut crossed = Map::new();
-        if by_accounts {
-            crossed.insert(
-                "distinct_accounts".into(),
-                threshold_json(distinct, self.cfg.min_accounts_per_ip),
-            );
-        }
-        if by_requests {
-            crossed.insert(
-                "requests_without_account".into(),
-                threshold_json(anonymous, self.cfg.min_requests_without_account),
-            );
-        }
+        let thresholds_crossed = ResetFloodAddressThresholds {
+            distinct_accounts: by_accounts
+                .then(|| ThresholdCrossed::new(distinct, self.cfg.min_accounts_per_ip)),
+            requests_without_account: by_requests.then(|| {
+                ThresholdCrossed::new(anonymous, self.cfg.min_requests_without_account)
+            }),
+        };
         let summary = if by_accounts {
             format!(
                 "{} requested password resets for {} distinct accounts in {} ({} requests, {}% unknown accounts)",
@@ -213,13 +206,14 @@ impl ResetFloodDetector {
                 self.cfg.ip_window
             )
         };
-        let mut evidence = Map::new();
-        evidence.insert("requests".into(), json!(named + state.anonymous.len()));
-        evidence.insert("distinct_accounts".into(), json!(distinct));
-        evidence.insert("unknown_accounts".into(), json!(unknown));
-        evidence.insert("requests_without_account".into(), json!(anonymous));
-        evidence.insert("window".into(), json!(self.cfg.ip_window.to_string()));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let evidence = ResetFloodEvidence::Address(ResetFloodAddress {
+            distinct_accounts: distinct,
+            requests: named + state.anonymous.len(),
+            requests_without_account: anonymous,
+            thresholds_crossed,
+            unknown_accounts: unknown,
+            window: self.cfg.ip_window.to_string(),
+        });
         let accounts = state
             .sample
             .iter()
@@ -240,7 +234,7 @@ impl ResetFloodDetector {
             asn,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts,
         });
     }
@@ -303,34 +297,24 @@ impl ResetFloodDetector {
             .flatten()
             .min()
             .unwrap_or(ev.ts);
-        let entity = Entity {
-            kind: EntityKind::Account,
-            value: account.as_str().to_string(),
-        };
+        let entity = Entity::account(account);
         let ips = state.ips.distinct();
-        let mut crossed = Map::new();
-        if by_codes {
-            crossed.insert(
-                "codes".into(),
-                threshold_json(codes, self.cfg.min_codes_per_account),
-            );
-        }
-        if by_failed {
-            crossed.insert(
-                "failed_code_entries".into(),
-                threshold_json(failed, self.cfg.min_failed_codes_per_account),
-            );
-        }
+        let thresholds_crossed = ResetFloodAccountThresholds {
+            codes: by_codes.then(|| ThresholdCrossed::new(codes, self.cfg.min_codes_per_account)),
+            failed_code_entries: by_failed
+                .then(|| ThresholdCrossed::new(failed, self.cfg.min_failed_codes_per_account)),
+        };
         let summary = format!(
             "{} received {} reset codes and {} failed code entries in {} from {} addresses",
             entity.value, codes, failed, self.cfg.account_window, ips
         );
-        let mut evidence = Map::new();
-        evidence.insert("codes".into(), json!(codes));
-        evidence.insert("failed_code_entries".into(), json!(failed));
-        evidence.insert("distinct_ips".into(), json!(ips));
-        evidence.insert("window".into(), json!(self.cfg.account_window.to_string()));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let evidence = ResetFloodEvidence::Account(ResetFloodAccount {
+            codes,
+            distinct_ips: ips,
+            failed_code_entries: failed,
+            thresholds_crossed,
+            window: self.cfg.account_window.to_string(),
+        });
         self.episodes.close_quiet(now, self.quiet());
         let Some(ep) = self.episodes.crossed(&key, &entity, first, ev.ts, severity) else {
             return;
@@ -345,7 +329,7 @@ impl ResetFloodDetector {
             asn: None,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts: Vec::new(),
         });
     }
@@ -432,6 +416,23 @@ impl RuleState for ResetFloodDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::EntityKind;
+
+    /// The typed evidence of a `reset.flood` alert about an address.
+    fn addr(a: &Alert) -> &ResetFloodAddress {
+        match a.evidence.reset_flood() {
+            Some(ResetFloodEvidence::Address(e)) => e,
+            other => panic!("not a reset.flood alert about an address: {other:?}"),
+        }
+    }
+
+    /// The typed evidence of a `reset.flood` alert about an account.
+    fn acct(a: &Alert) -> &ResetFloodAccount {
+        match a.evidence.reset_flood() {
+            Some(ResetFloodEvidence::Account(e)) => e,
+            other => panic!("not a reset.flood alert about an account: {other:?}"),
+        }
+    }
     use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
@@ -514,11 +515,14 @@ mod tests {
         assert_eq!(open.entity.kind, EntityKind::Ip);
         assert_eq!(open.entity.value, "136.243.216.222");
         assert_eq!(open.severity, Severity::Medium);
-        assert_eq!(open.evidence["distinct_accounts"], json!(10));
-        assert_eq!(open.evidence["unknown_accounts"], json!(10));
+        assert_eq!(addr(open).distinct_accounts, 10);
+        assert_eq!(addr(open).unknown_accounts, 10);
         assert_eq!(
-            open.evidence["thresholds_crossed"],
-            json!({"distinct_accounts": {"value": 10, "threshold": 10, "exceeded_by": 0}})
+            addr(open).thresholds_crossed,
+            ResetFloodAddressThresholds {
+                distinct_accounts: Some(ThresholdCrossed::new(10, 10)),
+                requests_without_account: None
+            }
         );
         assert_eq!(open.first_seen, Timestamp(0));
         assert_eq!(open.accounts.len(), 10);
@@ -529,7 +533,7 @@ mod tests {
         );
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id);
-        assert_eq!(rise.evidence["distinct_accounts"], json!(30));
+        assert_eq!(addr(rise).distinct_accounts, 30);
         // The 12 real customers each got one unrequested code: not an account flood.
         assert!(alerts.iter().all(|a| a.entity.kind == EntityKind::Ip));
     }
@@ -565,7 +569,7 @@ mod tests {
             .collect();
         let alerts = run(&events);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].evidence["requests_without_account"], json!(30));
+        assert_eq!(addr(&alerts[0]).requests_without_account, 30);
         assert!(alerts[0].summary.contains("the log names no accounts"));
         assert!(run(&events[..29]).is_empty());
     }
@@ -607,17 +611,17 @@ mod tests {
         assert_eq!(open.entity.value, "saki.lucky45@example.net");
         assert_eq!(open.severity, Severity::Medium);
         // Events 0..=7: codes at 0,1,2,5,6,7 → the 5th code is event 6 (failed entries 3, 4).
-        assert_eq!(open.evidence["codes"], json!(5));
-        assert_eq!(open.evidence["failed_code_entries"], json!(2));
-        assert_eq!(open.evidence["distinct_ips"], json!(5));
+        assert_eq!(acct(open).codes, 5);
+        assert_eq!(acct(open).failed_code_entries, 2);
+        assert_eq!(acct(open).distinct_ips, 5);
         assert_eq!(
             open.summary,
             "saki.lucky45@example.net received 5 reset codes and 2 failed code entries in 30m from 5 addresses"
         );
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id);
-        assert_eq!(rise.evidence["codes"], json!(12));
-        assert_eq!(rise.evidence["failed_code_entries"], json!(8));
+        assert_eq!(acct(rise).codes, 12);
+        assert_eq!(acct(rise).failed_code_entries, 8);
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! Needs an ASN database: without `ev.asn` the rule is silent.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::StuffingAsnConfig;
+pub use evidence::{AddressFailures, StuffingAsnEvidence, StuffingAsnThresholds};
 pub use rule::StuffingAsnDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -24,3 +26,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.stuffing_asn]`.
 pub type Config = StuffingAsnConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = StuffingAsnEvidence;

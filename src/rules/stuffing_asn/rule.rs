@@ -4,18 +4,17 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
 use crate::detect::{
     Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
-    threshold_json,
+    ThresholdCrossed,
 };
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::Timestamp;
 use crate::window::{KeyHasher, SlidingCount};
 
-use super::StuffingAsnConfig;
+use super::{AddressFailures, StuffingAsnConfig, StuffingAsnEvidence, StuffingAsnThresholds};
 
 /// One failure inside an ASN's window.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -298,10 +297,7 @@ impl Detector for StuffingAsnDetector {
         } else {
             Severity::Medium
         };
-        let entity = Entity {
-            kind: EntityKind::Asn,
-            value: asn.to_string(),
-        };
+        let entity = Entity::asn(asn);
         let first = state.failures.front().map_or(ev.ts, |f| f.ts);
         let Some(ep) = self.episodes.crossed(&asn, &entity, first, ev.ts, severity) else {
             return;
@@ -318,64 +314,41 @@ impl Detector for StuffingAsnDetector {
         let window_text = self.cfg.window.to_string();
         // Only failures that name an account can say whether it exists.
         let unknown_ratio = ratio(state.unknown as usize, failures - anonymous as usize);
-        let mut crossed = Map::new();
-        crossed.insert(
-            "failing_addresses".into(),
-            threshold_json(low, self.cfg.min_failing_addresses),
-        );
-        if by_named {
-            crossed.insert(
-                "distinct_accounts".into(),
-                threshold_json(accounts, self.cfg.min_distinct_accounts),
-            );
-        }
-        if by_anonymous {
-            crossed.insert(
-                "failures_without_account".into(),
-                threshold_json(anonymous, self.cfg.min_failures_without_account),
-            );
-        }
         let fr = ratio(failures, failures + successes);
-        crossed.insert(
-            "failure_ratio".into(),
-            json!({"value": fr, "threshold": self.cfg.min_failure_ratio,
-                   "exceeded_by": ((fr - self.cfg.min_failure_ratio) * 100.0).round() / 100.0}),
-        );
-        if by_addresses {
-            crossed.insert(
-                "high_failing_addresses".into(),
-                threshold_json(low, self.cfg.high_failing_addresses),
-            );
-        }
-        if by_accounts {
-            crossed.insert(
-                "high_distinct_accounts".into(),
-                threshold_json(accounts, self.cfg.high_distinct_accounts),
-            );
-        }
-        let mut evidence = Map::new();
-        evidence.insert("failing_addresses".into(), json!(low));
-        evidence.insert("distinct_accounts".into(), json!(accounts));
-        evidence.insert("distinct_prefixes".into(), json!(prefixes.len()));
-        evidence.insert("failures".into(), json!(failures));
-        evidence.insert("failures_without_account".into(), json!(anonymous));
-        evidence.insert("successes".into(), json!(successes));
-        evidence.insert("failure_ratio".into(), json!(fr));
-        evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
-        evidence.insert(
-            "max_failures_per_address".into(),
-            json!(max_per_address.unwrap_or(0)),
-        );
-        evidence.insert(
-            "top_addresses".into(),
-            Value::Array(
-                top.iter()
-                    .map(|(ip, c)| json!({"ip": ip.to_string(), "failures": c}))
-                    .collect(),
-            ),
-        );
-        evidence.insert("window".into(), json!(window_text));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let thresholds_crossed = StuffingAsnThresholds {
+            distinct_accounts: by_named
+                .then(|| ThresholdCrossed::new(accounts, self.cfg.min_distinct_accounts)),
+            failing_addresses: ThresholdCrossed::new(low, self.cfg.min_failing_addresses),
+            failure_ratio: ThresholdCrossed {
+                exceeded_by: ((fr - self.cfg.min_failure_ratio) * 100.0).round() / 100.0,
+                threshold: self.cfg.min_failure_ratio,
+                value: fr,
+            },
+            failures_without_account: by_anonymous.then(|| {
+                ThresholdCrossed::new(anonymous, self.cfg.min_failures_without_account)
+            }),
+            high_distinct_accounts: by_accounts
+                .then(|| ThresholdCrossed::new(accounts, self.cfg.high_distinct_accounts)),
+            high_failing_addresses: by_addresses
+                .then(|| ThresholdCrossed::new(low, self.cfg.high_failing_addresses)),
+        };
+        let evidence = StuffingAsnEvidence {
+            distinct_accounts: accounts,
+            distinct_prefixes: prefixes.len(),
+            failing_addresses: low,
+            failure_ratio: fr,
+            failures,
+            failures_without_account: anonymous,
+            max_failures_per_address: max_per_address.unwrap_or(0),
+            successes,
+            thresholds_crossed,
+            top_addresses: top
+                .iter()
+                .map(|&(ip, failures)| AddressFailures { failures, ip })
+                .collect(),
+            unknown_account_ratio: unknown_ratio,
+            window: window_text.clone(),
+        };
         out.push(Alert {
             id: ep.id,
             rule: Rule::StuffingAsn,
@@ -407,7 +380,7 @@ impl Detector for StuffingAsnDetector {
             last_seen: ev.ts,
             asn: Some(asn),
             as_org: None,
-            evidence,
+            evidence: evidence.into(),
             accounts: state
                 .sample
                 .iter()
@@ -452,6 +425,11 @@ impl RuleState for StuffingAsnDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `stuffing_asn` alert.
+    fn ev(a: &Alert) -> &StuffingAsnEvidence {
+        a.evidence.stuffing_asn().expect("a stuffing_asn alert")
+    }
     use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
@@ -523,19 +501,22 @@ mod tests {
         assert_eq!(open.asn, Some(Asn(16276)));
         assert_eq!(open.severity, Severity::Medium);
         // The accounts gate opens at the 50th failure: 25 addresses with 2 failures each.
-        assert_eq!(open.evidence["failing_addresses"], json!(25));
-        assert_eq!(open.evidence["distinct_accounts"], json!(50));
-        assert_eq!(open.evidence["failures"], json!(50));
-        assert_eq!(open.evidence["failure_ratio"], json!(1.0));
-        assert_eq!(open.evidence["unknown_account_ratio"], json!(1.0));
-        assert_eq!(open.evidence["max_failures_per_address"], json!(2));
+        assert_eq!(ev(open).failing_addresses, 25);
+        assert_eq!(ev(open).distinct_accounts, 50);
+        assert_eq!(ev(open).failures, 50);
+        assert_eq!(ev(open).failure_ratio, 1.0);
+        assert_eq!(ev(open).unknown_account_ratio, 1.0);
+        assert_eq!(ev(open).max_failures_per_address, 2);
         // 10.0.a.7 for a < 200: every address in its own /24.
-        assert_eq!(open.evidence["distinct_prefixes"], json!(25));
+        assert_eq!(ev(open).distinct_prefixes, 25);
         assert_eq!(open.first_seen, Timestamp(0));
         assert_eq!(open.last_seen, Timestamp(49 * 5 * SECOND));
         assert_eq!(
-            open.evidence["top_addresses"][0],
-            json!({"ip": "10.0.0.7", "failures": 2})
+            ev(open).top_addresses[0],
+            AddressFailures {
+                failures: 2,
+                ip: "10.0.0.7".parse().unwrap()
+            }
         );
         assert_eq!(
             open.summary,
@@ -544,7 +525,7 @@ mod tests {
         );
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id);
-        assert_eq!(rise.evidence["distinct_accounts"], json!(200));
+        assert_eq!(ev(rise).distinct_accounts, 200);
     }
 
     #[test]
@@ -570,7 +551,7 @@ mod tests {
         }
         assert_eq!(out.len(), 3, "{out:#?}");
         assert_ne!(out[1].id, out[0].id);
-        assert_eq!(out[1].evidence["failures"], json!(50));
+        assert_eq!(ev(&out[1]).failures, 50);
     }
 
     #[test]
@@ -628,9 +609,9 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let a = &alerts[0];
         assert_eq!(a.severity, Severity::Medium);
-        assert_eq!(a.evidence["failures_without_account"], json!(100));
-        assert_eq!(a.evidence["distinct_accounts"], json!(0));
-        assert_eq!(a.evidence["unknown_account_ratio"], json!(0.0));
+        assert_eq!(ev(a).failures_without_account, 100);
+        assert_eq!(ev(a).distinct_accounts, 0);
+        assert_eq!(ev(a).unknown_account_ratio, 0.0);
         assert_eq!(
             a.summary,
             "AS16276 failed 100 logins from 25 addresses in 30m \

@@ -19,9 +19,11 @@
 //! whose minute is already closed is counted in the open minute.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::StuffingGlobalConfig;
+pub use evidence::{BurstAddress, BurstAsn, StuffingGlobalEvidence, StuffingGlobalThresholds};
 pub use rule::StuffingGlobalDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -32,3 +34,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.stuffing_global]`.
 pub type Config = StuffingGlobalConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = StuffingGlobalEvidence;

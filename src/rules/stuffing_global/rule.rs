@@ -4,14 +4,15 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, RuleState, map_bytes};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, ThresholdCrossed, map_bytes};
 use crate::event::{Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::{MINUTE, Timestamp};
 
-use super::StuffingGlobalConfig;
+use super::{
+    BurstAddress, BurstAsn, StuffingGlobalConfig, StuffingGlobalEvidence, StuffingGlobalThresholds,
+};
 
 /// Failures of one address in one minute.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -273,10 +274,7 @@ impl StuffingGlobalDetector {
         } else {
             Severity::Medium
         };
-        let entity = Entity {
-            kind: EntityKind::Global,
-            value: "*".into(),
-        };
+        let entity = Entity::global();
         let first = b.first.unwrap_or(Timestamp(0));
         let last = b.last.unwrap_or(first);
         let Some(ep) = self.episodes.crossed(&(), &entity, first, last, severity) else {
@@ -300,67 +298,49 @@ impl StuffingGlobalDetector {
         } else {
             0.0
         };
-        let mut crossed = Map::new();
-        crossed.insert(
-            "failing_addresses_per_minute".into(),
-            json!({"value": b.peak_addresses, "threshold": round2(a.threshold),
-                   "exceeded_by": round2(f64::from(b.peak_addresses) - a.threshold)}),
-        );
-        crossed.insert(
-            "hot_minutes".into(),
-            json!({"value": b.hot_minutes, "threshold": self.cfg.consecutive_minutes,
-                   "exceeded_by": b.hot_minutes - self.cfg.consecutive_minutes.max(1)}),
-        );
-        if by_total {
-            crossed.insert(
-                "failing_addresses".into(),
-                json!({"value": total_addresses, "threshold": self.cfg.high_failing_addresses,
-                       "exceeded_by": total_addresses - u64::from(self.cfg.high_failing_addresses)}),
-            );
-        }
-        let mut evidence = Map::new();
-        evidence.insert("hot_minutes".into(), json!(b.hot_minutes));
-        evidence.insert("failures".into(), json!(b.failures));
-        evidence.insert("unknown_account_failures".into(), json!(b.unknown));
-        evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
-        evidence.insert("failing_addresses".into(), json!(total_addresses));
-        evidence.insert("failing_asns".into(), json!(failing_asns));
-        evidence.insert(
-            "peak_failing_addresses_per_minute".into(),
-            json!(b.peak_addresses),
-        );
-        evidence.insert("peak_failures_per_minute".into(), json!(b.peak_failures));
-        evidence.insert(
-            "baseline_failing_addresses_per_minute".into(),
-            json!(round2(a.median)),
-        );
-        evidence.insert("baseline_mad".into(), json!(round2(a.mad)));
-        evidence.insert(
-            "baseline_unknown_failures_per_minute".into(),
-            json!(round2(u.median)),
-        );
-        evidence.insert(
-            "top_asns".into(),
-            Value::Array(
-                top_asns
-                    .iter()
-                    .map(|(asn, n, f)| json!({"asn": asn.0, "failing_addresses": n, "failures": f}))
-                    .collect(),
-            ),
-        );
-        evidence.insert(
-            "top_addresses".into(),
-            Value::Array(
-                top_ips
-                    .iter()
-                    .map(|(ip, f, asn)| match asn {
-                        Some(asn) => json!({"ip": ip.to_string(), "asn": asn.0, "failures": f}),
-                        None => json!({"ip": ip.to_string(), "failures": f}),
-                    })
-                    .collect(),
-            ),
-        );
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+        let thresholds_crossed = StuffingGlobalThresholds {
+            failing_addresses: by_total.then(|| ThresholdCrossed {
+                exceeded_by: total_addresses - u64::from(self.cfg.high_failing_addresses),
+                threshold: self.cfg.high_failing_addresses,
+                value: total_addresses,
+            }),
+            failing_addresses_per_minute: ThresholdCrossed {
+                exceeded_by: round2(f64::from(b.peak_addresses) - a.threshold),
+                threshold: round2(a.threshold),
+                value: b.peak_addresses,
+            },
+            hot_minutes: ThresholdCrossed {
+                exceeded_by: b.hot_minutes - self.cfg.consecutive_minutes.max(1),
+                threshold: self.cfg.consecutive_minutes,
+                value: b.hot_minutes,
+            },
+        };
+        let evidence = StuffingGlobalEvidence {
+            baseline_failing_addresses_per_minute: round2(a.median),
+            baseline_mad: round2(a.mad),
+            baseline_unknown_failures_per_minute: round2(u.median),
+            failing_addresses: total_addresses,
+            failing_asns,
+            failures: b.failures,
+            hot_minutes: b.hot_minutes,
+            peak_failing_addresses_per_minute: b.peak_addresses,
+            peak_failures_per_minute: b.peak_failures,
+            thresholds_crossed,
+            top_addresses: top_ips
+                .iter()
+                .map(|&(ip, failures, asn)| BurstAddress { asn, failures, ip })
+                .collect(),
+            top_asns: top_asns
+                .iter()
+                .map(|&(asn, failing_addresses, failures)| BurstAsn {
+                    asn,
+                    failing_addresses,
+                    failures,
+                })
+                .collect(),
+            unknown_account_failures: b.unknown,
+            unknown_account_ratio: unknown_ratio,
+        };
         let asns_text = if failing_asns > 0 {
             format!(" in {} ASNs", thousands(failing_asns as u64))
         } else {
@@ -386,7 +366,7 @@ impl StuffingGlobalDetector {
             last_seen: last,
             asn: None,
             as_org: None,
-            evidence,
+            evidence: evidence.into(),
             accounts: Vec::new(),
         });
     }
@@ -490,6 +470,11 @@ impl RuleState for StuffingGlobalDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `stuffing_global` alert.
+    fn ev(a: &Alert) -> &StuffingGlobalEvidence {
+        a.evidence.stuffing_global().expect("a stuffing_global alert")
+    }
     use crate::event::LineMeta;
     use crate::time::SECOND;
 
@@ -590,27 +575,28 @@ mod tests {
         assert_eq!(open.severity, Severity::Medium);
         assert_eq!(open.first_seen, Timestamp(120 * MINUTE));
         // Opened when the third hot minute closed.
-        assert_eq!(open.evidence["hot_minutes"], json!(3));
+        assert_eq!(ev(open).hot_minutes, 3);
+        assert_eq!(ev(open).peak_failing_addresses_per_minute, 31);
+        assert_eq!(ev(open).failing_addresses, 93);
+        assert_eq!(ev(open).baseline_failing_addresses_per_minute, 1.0);
+        assert_eq!(ev(open).baseline_mad, 0.0);
         assert_eq!(
-            open.evidence["peak_failing_addresses_per_minute"],
-            json!(31)
+            ev(open)
+                .thresholds_crossed
+                .failing_addresses_per_minute
+                .threshold,
+            10.0
         );
-        assert_eq!(open.evidence["failing_addresses"], json!(93));
+        assert_eq!(ev(open).failing_asns, 21);
         assert_eq!(
-            open.evidence["baseline_failing_addresses_per_minute"],
-            json!(1.0)
+            ev(open).top_asns[0],
+            BurstAsn {
+                asn: Asn(100),
+                failing_addresses: 5,
+                failures: 5
+            }
         );
-        assert_eq!(open.evidence["baseline_mad"], json!(0.0));
-        assert_eq!(
-            open.evidence["thresholds_crossed"]["failing_addresses_per_minute"]["threshold"],
-            json!(10.0)
-        );
-        assert_eq!(open.evidence["failing_asns"], json!(21));
-        assert_eq!(
-            open.evidence["top_asns"][0],
-            json!({"asn": 100, "failing_addresses": 5, "failures": 5})
-        );
-        assert_eq!(open.evidence["top_asns"].as_array().map(Vec::len), Some(10));
+        assert_eq!(ev(open).top_asns.len(), 10);
         assert_eq!(
             open.summary,
             "site-wide failed logins jumped for 3 min: 93 failures from 93 addresses in 21 ASNs \
@@ -620,7 +606,7 @@ mod tests {
         assert_eq!(rise.id, open.id);
         assert_eq!(rise.first_seen, open.first_seen);
         // 500 distinct addresses are reached in the 17th hot minute (17 × 31 = 527).
-        assert_eq!(rise.evidence["hot_minutes"], json!(17));
+        assert_eq!(ev(rise).hot_minutes, 17);
     }
 
     #[test]
@@ -660,10 +646,14 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let a = &alerts[0];
         assert_eq!(a.severity, Severity::High);
-        assert_eq!(a.evidence["hot_minutes"], json!(3));
+        assert_eq!(ev(a).hot_minutes, 3);
         assert_eq!(
-            a.evidence["thresholds_crossed"]["failing_addresses_per_minute"],
-            json!({"value": 1000, "threshold": 1000.0, "exceeded_by": 0.0})
+            ev(a).thresholds_crossed.failing_addresses_per_minute,
+            ThresholdCrossed {
+                exceeded_by: 0.0,
+                threshold: 1000.0,
+                value: 1000
+            }
         );
         // One address fewer a minute is a near miss.
         assert!(run(&swarm(0, 4, 999), 20 * MINUTE).is_empty());

@@ -11,9 +11,11 @@
 //! its severity rises, and closes once the address has had no failure for a whole window.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::StuffingIpConfig;
+pub use evidence::{StuffingIpEvidence, StuffingIpThresholds};
 pub use rule::StuffingIpDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -24,3 +26,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.stuffing_ip]`.
 pub type Config = StuffingIpConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = StuffingIpEvidence;

@@ -3,16 +3,15 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity, thousands};
-use crate::detect::{Detector, Episodes, HeapSize, RuleState, threshold_json};
+use crate::alert::{Alert, Entity, Rule, Severity, thousands};
+use crate::detect::{Detector, Episodes, HeapSize, RuleState, ThresholdCrossed};
 use crate::event::{AccountKey, Asn, AuthEvent, EventKind, FailureReason, Outcome};
 use crate::time::Timestamp;
 use crate::window::KeyHasher;
 use crate::window::address::{AddressTable, fingerprint};
 
-use super::StuffingIpConfig;
+use super::{StuffingIpConfig, StuffingIpEvidence, StuffingIpThresholds};
 
 /// Tallies of an address's window (`AddressWindow` counts each separately).
 const NAMED: u8 = 0;
@@ -192,10 +191,7 @@ impl Detector for StuffingIpDetector {
                 UNDETERMINED.into(),
             ])
             .unwrap_or(ev.ts);
-        let entity = Entity {
-            kind: EntityKind::Ip,
-            value: ip.to_string(),
-        };
+        let entity = Entity::ip(ip);
         let Some(episode) = self
             .episodes
             .crossed(&ip, &entity, first_in_window, ev.ts, severity)
@@ -238,46 +234,31 @@ impl Detector for StuffingIpDetector {
                 window_text
             )
         };
-        let mut crossed = Map::new();
-        if by_accounts {
-            crossed.insert(
-                "distinct_accounts".into(),
-                threshold_json(distinct, self.cfg.min_distinct_accounts),
-            );
-        }
-        if by_failures {
-            crossed.insert(
-                "failures_without_account".into(),
-                threshold_json(anonymous, self.cfg.min_failures_without_account),
-            );
-        }
-        if by_attempts {
-            crossed.insert(
-                "attempts_without_outcome".into(),
-                threshold_json(
+        let thresholds_crossed = StuffingIpThresholds {
+            attempts_without_outcome: by_attempts.then(|| {
+                ThresholdCrossed::new(
                     attempts_without_outcome,
                     self.cfg.min_attempts_without_outcome,
-                ),
-            );
-        }
-        let mut evidence = Map::new();
-        evidence.insert(
-            "attempts".into(),
-            json!(failures + successes + undetermined as usize),
-        );
-        evidence.insert("failures".into(), json!(failures));
-        evidence.insert("successes".into(), json!(successes));
-        if undetermined > 0 {
-            evidence.insert("attempts_without_outcome".into(), json!(undetermined));
-        }
-        evidence.insert("distinct_accounts".into(), json!(distinct));
-        if !w.accounts_exact() {
+                )
+            }),
+            distinct_accounts: by_accounts
+                .then(|| ThresholdCrossed::new(distinct, self.cfg.min_distinct_accounts)),
+            failures_without_account: by_failures.then(|| {
+                ThresholdCrossed::new(anonymous, self.cfg.min_failures_without_account)
+            }),
+        };
+        let evidence = StuffingIpEvidence {
+            attempts: failures + successes + undetermined as usize,
+            attempts_without_outcome: (undetermined > 0).then_some(undetermined),
+            distinct_accounts: distinct,
             // Above 64 distinct accounts the count is a HyperLogLog estimate (about 1 %).
-            evidence.insert("distinct_accounts_estimated".into(), json!(true));
-        }
-        evidence.insert("unknown_account_ratio".into(), json!(unknown_ratio));
-        evidence.insert("window".into(), json!(window_text));
-        evidence.insert("thresholds_crossed".into(), Value::Object(crossed));
+            distinct_accounts_estimated: !w.accounts_exact(),
+            failures,
+            successes,
+            thresholds_crossed,
+            unknown_account_ratio: unknown_ratio,
+            window: window_text,
+        };
 
         out.push(Alert {
             id,
@@ -289,7 +270,7 @@ impl Detector for StuffingIpDetector {
             asn: state.extra.asn,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts: state
                 .extra
                 .sample
@@ -336,6 +317,11 @@ impl RuleState for StuffingIpDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `stuffing.ip` alert.
+    fn ev(a: &Alert) -> &StuffingIpEvidence {
+        a.evidence.stuffing_ip().expect("a stuffing.ip alert")
+    }
     use crate::time::{MINUTE};
     use crate::event::LineMeta;
     use crate::time::SECOND;
@@ -409,8 +395,8 @@ mod tests {
         assert_eq!(open.rule, Rule::StuffingIp);
         assert_eq!(open.entity.value, "203.0.113.7");
         assert_eq!(open.severity, Severity::Medium);
-        assert_eq!(open.evidence["distinct_accounts"], json!(20));
-        assert_eq!(open.evidence["unknown_account_ratio"], json!(1.0));
+        assert_eq!(ev(open).distinct_accounts, 20);
+        assert_eq!(ev(open).unknown_account_ratio, 1.0);
         assert_eq!(open.first_seen, Timestamp(0));
         assert_eq!(open.last_seen, Timestamp(19 * SECOND));
         // The sample names the accounts seen since the address left the light tier: the first
@@ -419,7 +405,7 @@ mod tests {
         assert_eq!(open.accounts[0], "user2@example.com");
         assert_eq!(rise.severity, Severity::High);
         assert_eq!(rise.id, open.id, "a rise keeps the episode id");
-        assert_eq!(rise.evidence["distinct_accounts"], json!(100));
+        assert_eq!(ev(rise).distinct_accounts, 100);
         assert_eq!(
             open.summary,
             "203.0.113.7 failed logins to 20 distinct accounts in 10m (100% unknown accounts)"
@@ -488,7 +474,7 @@ mod tests {
         let alerts = run(&events);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].entity.value, "2001:db8::7");
-        assert_eq!(alerts[0].evidence["failures"], json!(50));
+        assert_eq!(ev(&alerts[0]).failures, 50);
         assert!(alerts[0].summary.contains("the log names no accounts"));
     }
 
@@ -502,10 +488,10 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         let a = &alerts[0];
         assert_eq!(a.severity, Severity::Medium);
-        assert_eq!(a.evidence["attempts_without_outcome"], json!(100));
+        assert_eq!(ev(a).attempts_without_outcome, Some(100));
         assert_eq!(
-            a.evidence["thresholds_crossed"]["attempts_without_outcome"],
-            json!({"value": 100, "threshold": 100, "exceeded_by": 0})
+            ev(a).thresholds_crossed.attempts_without_outcome,
+            Some(ThresholdCrossed::new(100, 100))
         );
         assert_eq!(
             a.summary,

@@ -15,9 +15,11 @@
 //! does not start a chain (it is not suspicious by itself), and its steps count as new.
 
 mod config;
+mod evidence;
 mod rule;
 
 pub use config::TakeoverConfig;
+pub use evidence::{StepEvent, StepOrders, TakeoverSequenceEvidence, TakeoverStep};
 pub use rule::TakeoverDetector;
 
 /// The rule's stable id (`alerts.md`).
@@ -28,3 +30,6 @@ pub const README_ROW: &str = include_str!("doc.md");
 
 /// The settings type the registry puts under `[detect.takeover_sequence]`.
 pub type Config = TakeoverConfig;
+
+/// The evidence type of the rule's alerts, which the registry puts in [`crate::alert::Evidence`].
+pub type Evidence = TakeoverSequenceEvidence;

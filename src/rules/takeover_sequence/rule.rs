@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
-use crate::alert::{Alert, Entity, EntityKind, Rule, Severity};
+use crate::alert::{Alert, Entity, Rule, Severity};
 use crate::detect::history::Recent;
 use crate::detect::{
     Detector, Episodes, HeapSize, RuleState, evict_oldest, evict_to_bytes, map_bytes,
@@ -15,7 +14,7 @@ use crate::event::{AddressHash, Asn, AuthEvent, EventKind, Outcome};
 use crate::time::{HOUR, Timestamp};
 use crate::window::KeyHasher;
 
-use super::TakeoverConfig;
+use super::{StepEvent, StepOrders, TakeoverConfig, TakeoverSequenceEvidence, TakeoverStep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 enum Stage {
@@ -139,33 +138,33 @@ fn severity(chain: &Chain) -> Severity {
     }
 }
 
-fn step_json(s: &Step) -> Value {
-    json!({
-        "time": s.ts.to_string(),
-        "event": s.kind.as_str(),
-        "ip": s.ip.map(|i| i.to_string()),
-        "asn": s.asn.map(|a| a.0),
-        "ip_new": s.ip_new,
-        "asn_new": s.asn_new,
+fn step_evidence(s: &Step) -> TakeoverStep {
+    TakeoverStep::Event(StepEvent {
+        asn: s.asn,
+        asn_new: s.asn_new,
+        event: s.kind,
+        ip: s.ip,
+        ip_new: s.ip_new,
+        time: s.ts,
     })
 }
 
-fn orders_json(o: &Orders) -> Value {
-    let mut totals = Map::new();
-    for (c, v) in &o.totals {
-        totals.insert(c.clone(), json!((v * 100.0).round() / 100.0));
-    }
-    json!({
-        "time": o.first.map(|t| t.to_string()),
-        "last": o.last.map(|t| t.to_string()),
-        "event": "order",
-        "count": o.count,
-        "marketplace": o.marketplace,
-        "from_new_address": o.from_new,
-        "total": totals,
-        "sellers": o.sellers,
-        "ship_to": o.ship_to.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-        "ship_to_new": o.ship_to_new,
+fn orders_evidence(o: &Orders) -> TakeoverStep {
+    TakeoverStep::Orders(StepOrders {
+        count: o.count,
+        event: EventKind::Order,
+        from_new_address: o.from_new,
+        last: o.last,
+        marketplace: o.marketplace,
+        sellers: o.sellers.clone(),
+        ship_to: o.ship_to.clone(),
+        ship_to_new: o.ship_to_new,
+        time: o.first,
+        total: o
+            .totals
+            .iter()
+            .map(|(c, v)| (c.clone(), (v * 100.0).round() / 100.0))
+            .collect(),
     })
 }
 
@@ -329,18 +328,15 @@ impl Detector for TakeoverDetector {
         }
         let Some(c) = &mut st.chain else { return };
         let sev = severity(c);
-        let entity = Entity {
-            kind: EntityKind::Account,
-            value: account.as_str().to_string(),
-        };
+        let entity = Entity::account(account);
         // One alert per episode: emitted when the chain reaches its first order and again (same
         // id) only when its severity rises, as for every rule; `explain` lists the later orders.
         let Some(ep) = self.episodes.crossed(&key, &entity, c.start, ev.ts, sev) else {
             return;
         };
         let c = &*c;
-        let mut steps: Vec<Value> = c.steps.iter().map(step_json).collect();
-        steps.push(orders_json(&c.orders));
+        let mut steps: Vec<TakeoverStep> = c.steps.iter().map(step_evidence).collect();
+        steps.push(orders_evidence(&c.orders));
         let first_kind = c.steps.first().map_or("?", |s| s.kind.as_str());
         let first_ip = c
             .steps
@@ -393,21 +389,16 @@ impl Detector for TakeoverDetector {
             },
             hours
         );
-        let mut evidence = Map::new();
-        evidence.insert("steps".into(), Value::Array(steps));
-        evidence.insert("steps_omitted".into(), json!(c.omitted));
-        evidence.insert("orders".into(), json!(c.orders.count));
-        evidence.insert("marketplace_orders".into(), json!(c.orders.marketplace));
-        evidence.insert("ship_to_new".into(), json!(c.orders.ship_to_new));
-        evidence.insert(
-            "span".into(),
-            json!(crate::time::format_duration(ev.ts.0 - c.start.0)),
-        );
-        evidence.insert("max_span".into(), json!(self.cfg.max_span.to_string()));
-        evidence.insert(
-            "changed_ship_to".into(),
-            json!(c.changed_ship_to.map(|h| h.to_string())),
-        );
+        let evidence = TakeoverSequenceEvidence {
+            changed_ship_to: c.changed_ship_to,
+            marketplace_orders: c.orders.marketplace,
+            max_span: self.cfg.max_span.to_string(),
+            orders: c.orders.count,
+            ship_to_new: c.orders.ship_to_new,
+            span: crate::time::format_duration(ev.ts.0 - c.start.0),
+            steps,
+            steps_omitted: c.omitted,
+        };
         out.push(Alert {
             id: ep.id,
             rule: Rule::TakeoverSequence,
@@ -418,7 +409,7 @@ impl Detector for TakeoverDetector {
             asn: ev.asn,
             as_org: None,
             summary,
-            evidence,
+            evidence: evidence.into(),
             accounts: vec![account.as_str().to_string()],
         });
     }
@@ -484,6 +475,11 @@ fn push_step(c: &mut Chain, step: Step, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed evidence of a `takeover_sequence` alert.
+    fn evidence(a: &Alert) -> &TakeoverSequenceEvidence {
+        a.evidence.takeover_sequence().expect("a takeover_sequence alert")
+    }
     use crate::event::{AccountKey, LineMeta};
     use crate::time::MINUTE;
 
@@ -627,15 +623,21 @@ mod tests {
         assert_eq!(a.severity, Severity::Critical);
         assert_eq!(a.first_seen, Timestamp(10 * h));
         assert_eq!(a.last_seen, Timestamp(25 * h));
-        let steps = a.evidence["steps"].as_array().unwrap();
+        let steps = &evidence(a).steps;
         assert_eq!(steps.len(), 4);
-        assert_eq!(steps[0]["event"], "password_reset_request");
-        assert_eq!(steps[0]["ip_new"], true);
-        assert_eq!(steps[0]["asn"], 63949);
-        assert_eq!(steps[2]["event"], "address_change");
-        assert_eq!(steps[3]["count"], 1);
-        assert_eq!(steps[3]["ship_to_new"], true);
-        assert_eq!(steps[3]["total"]["JPY"], json!(10000.0));
+        let TakeoverStep::Event(first) = &steps[0] else {
+            panic!("the first step is an event: {steps:?}")
+        };
+        assert_eq!(first.event, EventKind::PasswordResetRequest);
+        assert!(first.ip_new);
+        assert_eq!(first.asn, Some(Asn(63949)));
+        assert_eq!(steps[2].event(), EventKind::AddressChange);
+        let TakeoverStep::Orders(orders) = &steps[3] else {
+            panic!("the last step is the orders: {steps:?}")
+        };
+        assert_eq!(orders.count, 1);
+        assert!(orders.ship_to_new);
+        assert_eq!(orders.total.get("JPY"), Some(&10000.0));
         assert_eq!(
             a.summary,
             "matsuda.mai4@example.net: password_reset_request from 104.66.169.185 (new to the \
@@ -665,8 +667,8 @@ mod tests {
         let alerts = run(&evs);
         assert_eq!(alerts.len(), 1, "{alerts:#?}");
         assert_eq!(alerts[0].severity, Severity::Critical);
-        assert_eq!(alerts[0].evidence["steps"][0]["event"], "login");
-        assert_eq!(alerts[0].evidence["steps"][1]["event"], "email_change");
+        assert_eq!(evidence(&alerts[0]).steps[0].event(), EventKind::Login);
+        assert_eq!(evidence(&alerts[0]).steps[1].event(), EventKind::EmailChange);
     }
 
     #[test]
@@ -695,7 +697,7 @@ mod tests {
         let alerts = run(&evs);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].severity, Severity::High);
-        assert_eq!(alerts[0].evidence["ship_to_new"], json!(false));
+        assert!(!evidence(&alerts[0]).ship_to_new);
     }
 
     #[test]

@@ -17,8 +17,10 @@ use receiver::{Receiver, Reply};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn alert(i: usize) -> Alert {
-    let mut evidence = serde_json::Map::new();
-    evidence.insert("failures".into(), serde_json::json!(100 + i));
+    let evidence = crate::rules::stuffing_ip::StuffingIpEvidence {
+        failures: 100 + i,
+        ..Default::default()
+    };
     Alert {
         id: format!("{i:016x}"),
         rule: Rule::StuffingIp,
@@ -36,7 +38,7 @@ fn alert(i: usize) -> Alert {
             i % 250,
             100 + i
         ),
-        evidence,
+        evidence: evidence.into(),
         accounts: vec!["alice@example.com".into()],
     }
 }
