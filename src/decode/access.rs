@@ -27,7 +27,10 @@
 //!   are checked before `routes`. First match wins. Paths are matched without the query string,
 //!   case-insensitively, after undoing log escapes and percent-encoding. Besides the routes of
 //!   `events.md`, the defaults send logout, signup and MFA paths to their own events, ahead of
-//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login.
+//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login; and
+//!   the login endpoints of common platforms (WordPress, Magento, Django admin, Devise,
+//!   Laravel) with the statuses they really answer ([`default_routes`] says which). A
+//!   `POST /graphql` is a login attempt only with `graphql_logins`.
 //! - **Outcome.** `login` and `mfa_challenge`: 401/403 failure, 301/302/303 success, anything
 //!   else unknown. Other events: 4xx/5xx failure (an order answered 500 placed no order), 2xx/3xx
 //!   success. Both lists are configurable per route.
@@ -104,6 +107,11 @@ pub struct AccessConfig {
     /// without `%z`): `"UTC"`, an offset such as `"+09:00"`, `"local"` or an IANA name.
     /// Times with a zone keep theirs. Default: `"UTC"`.
     pub timezone: String,
+    /// Count a `POST /graphql` as a login attempt of unknown outcome (checked after `routes`).
+    /// Default: false, because most GraphQL POSTs are queries, not logins, and without the
+    /// logged body a login mutation cannot be told from a search; turn it on for an API whose
+    /// GraphQL endpoint serves mostly authentication.
+    pub graphql_logins: bool,
 }
 
 impl Default for AccessConfig {
@@ -117,6 +125,7 @@ impl Default for AccessConfig {
             xff_field: None,
             basic_auth_failures: true,
             timezone: "UTC".to_string(),
+            graphql_logins: false,
         }
     }
 }
@@ -141,9 +150,15 @@ impl AccessDecoder {
     /// Compiles the route map and the trusted-proxy list once. A bad regex, event name, status
     /// or network is a [`ConfigError::BadValue`] naming its key (`access.routes[1].path`).
     pub fn new(cfg: &AccessConfig) -> Result<AccessDecoder, ConfigError> {
+        let graphql = if cfg.graphql_logins {
+            vec![route::graphql_route()]
+        } else {
+            Vec::new()
+        };
         let routes = RouteMap::compile(&[
             ("access.extra_routes", &cfg.extra_routes),
             ("access.routes", &cfg.routes),
+            ("access.graphql_logins", &graphql),
         ])?;
         let trusted = cfg
             .trusted_proxies

@@ -374,7 +374,7 @@ fn login_outcomes_follow_status() {
         let ev = event(&line(
             "1.2.3.4",
             "-",
-            "POST /users/sign_in HTTP/1.1",
+            "POST /api/session HTTP/1.1",
             status,
             "",
         ));
