@@ -31,7 +31,7 @@
 //!   the login endpoints of common platforms (WordPress, Magento, Django admin, Devise,
 //!   Laravel) with the statuses they really answer ([`default_routes`] says which). A
 //!   `POST /graphql` is a login attempt only with `graphql_logins`.
-//! - **Outcome.** `login` and `mfa_challenge`: 401/403 failure, 301/302/303 success, anything
+//! - **Outcome.** `login` and `mfa_challenge`: 401/403/422 failure, 301/302/303 success, anything
 //!   else unknown. Other events: 4xx/5xx failure (an order answered 500 placed no order), 2xx/3xx
 //!   success. Both lists are configurable per route.
 //! - **HTTP Basic auth.** With `basic_auth_failures` (default on), a request that carries a user
