@@ -53,7 +53,7 @@ pub struct AccessRecord<'a> {
     pub user: &'a [u8],
     /// The time between the brackets, not yet parsed: nearly always 26 bytes
     /// (`10/Oct/2026:13:55:36 +0900`), else a one-digit day, no zone or a fraction
-    /// (`1/Apr/2014:00:00:01`, `14/Jan/2015:12:48:57.127`); see [`super::parse_access_time`].
+    /// (`1/Apr/2014:00:00:01`, `14/Jan/2015:12:48:57.127`), parsed by the decoder.
     pub time: &'a [u8],
     /// The whole request line between the quotes (`POST /login?next=/ HTTP/1.1`).
     pub request: &'a [u8],
