@@ -1,5 +1,9 @@
 //! Web access logs: nginx `combined`, Apache `combined` and `common`, with optional extra
-//! trailing fields (`$request_time`, `"$http_x_forwarded_for"`, …).
+//! trailing fields (`$request_time`, `"$http_x_forwarded_for"`, …), and the shapes real servers
+//! write around them: a leading virtual host (nginx `$host`, Apache `%v`, with or without
+//! `:port`), a syslog envelope, traefik's CLF (its `-` status included), a one-digit day, no
+//! zone (then `timezone` applies), no identd field; HAProxy's HTTP log format and Caddy's JSON
+//! access log go through the same route map.
 //!
 //! Each line is split by a hand-written zero-copy splitter ([`split_access_line`]); a
 //! configurable **route map** then decides which requests are authentication or account events
@@ -8,6 +12,10 @@
 //!
 //! Decisions worth knowing:
 //!
+//! - **Shapes.** The plain splitter runs first; only a line it rejects is tried as a vhost,
+//!   HAProxy or syslog-wrapped line (`shapes`), and a line that starts with `{` as Caddy JSON
+//!   (`caddy`), so the common line pays nothing for them. A line none of them reads keeps the
+//!   plain splitter's reason.
 //! - **Validation.** Every line has its time and client address parsed, GET or POST, so a
 //!   broken line is counted as rejected whatever its method. Reasons: `malformed_access_line`,
 //!   `bad_client_address` (hostnames from Apache `HostnameLookups` included), `bad_timestamp`,
@@ -19,8 +27,11 @@
 //!   are checked before `routes`. First match wins. Paths are matched without the query string,
 //!   case-insensitively, after undoing log escapes and percent-encoding. Besides the routes of
 //!   `events.md`, the defaults send logout, signup and MFA paths to their own events, ahead of
-//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login.
-//! - **Outcome.** `login` and `mfa_challenge`: 401/403 failure, 301/302/303 success, anything
+//!   the broad login pattern, so `/auth/logout` or `/auth/mfa` is not counted as a login; and
+//!   the login endpoints of common platforms (WordPress, Magento, Django admin, Devise,
+//!   Laravel) with the statuses they really answer ([`default_routes`] says which). A
+//!   `POST /graphql` is a login attempt only with `graphql_logins`.
+//! - **Outcome.** `login` and `mfa_challenge`: 401/403/422 failure, 301/302/303 success, anything
 //!   else unknown. Other events: 4xx/5xx failure (an order answered 500 placed no order), 2xx/3xx
 //!   success. Both lists are configurable per route.
 //! - **HTTP Basic auth.** With `basic_auth_failures` (default on), a request that carries a user
@@ -35,8 +46,10 @@
 //!   the chain that is not itself a trusted proxy.
 //! - **User agent.** Unescaped, kept as lossless text, cut to [`MAX_USER_AGENT`] bytes.
 
+mod caddy;
 mod cidr;
 mod route;
+mod shapes;
 mod split;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -47,15 +60,17 @@ pub use cidr::{Cidr, CidrSet};
 pub use route::{RouteConfig, StatusPattern, default_routes};
 pub use split::{
     AccessRecord, BAD_BYTES_SENT, BAD_CLIENT_ADDRESS, BAD_REQUEST_LINE, BAD_STATUS, BAD_TIMESTAMP,
-    ExtraField, ExtraFields, MALFORMED, percent_decode, split_access_line, unescape,
+    ExtraField, ExtraFields, MALFORMED, NO_STATUS, percent_decode, split_access_line, unescape,
 };
 
+use self::caddy::CaddyParse;
 use self::route::RouteMap;
 use self::split::snippet;
 use crate::decode::Decoder;
+use crate::decode::sshd::Zone;
 use crate::error::{ConfigError, ParseError};
 use crate::event::{AccountKey, AuthEvent, EventKind, LineMeta, Outcome, lossless_text};
-use crate::time::{Timestamp, parse_clf};
+use crate::time::{Timestamp, month_from_abbrev, parse_clf};
 
 /// User agents longer than this many bytes are cut (at a character boundary): real ones are a
 /// few hundred bytes, and a megabyte of junk should not be carried through every detector.
@@ -88,6 +103,15 @@ pub struct AccessConfig {
     /// Treat a request with a user name answered 401 as a failed login even when no route
     /// matches (HTTP Basic auth). Default: true.
     pub basic_auth_failures: bool,
+    /// Time zone of access-log times written without one (HAProxy, a `$time_local` format
+    /// without `%z`): `"UTC"`, an offset such as `"+09:00"`, `"local"` or an IANA name.
+    /// Times with a zone keep theirs. Default: `"UTC"`.
+    pub timezone: String,
+    /// Count a `POST /graphql` as a login attempt of unknown outcome (checked after `routes`).
+    /// Default: false, because most GraphQL POSTs are queries, not logins, and without the
+    /// logged body a login mutation cannot be told from a search; turn it on for an API whose
+    /// GraphQL endpoint serves mostly authentication.
+    pub graphql_logins: bool,
 }
 
 impl Default for AccessConfig {
@@ -100,6 +124,8 @@ impl Default for AccessConfig {
             trusted_proxies: Vec::new(),
             xff_field: None,
             basic_auth_failures: true,
+            timezone: "UTC".to_string(),
+            graphql_logins: false,
         }
     }
 }
@@ -113,6 +139,8 @@ pub struct AccessDecoder {
     trusted: CidrSet,
     xff_field: Option<usize>,
     basic_auth_failures: bool,
+    /// The zone of times written without one.
+    zone: Zone,
     /// The last time field and its value: consecutive lines mostly share their second, and a
     /// 26-byte compare is cheaper than parsing.
     last_time: Option<([u8; 26], Timestamp)>,
@@ -122,9 +150,15 @@ impl AccessDecoder {
     /// Compiles the route map and the trusted-proxy list once. A bad regex, event name, status
     /// or network is a [`ConfigError::BadValue`] naming its key (`access.routes[1].path`).
     pub fn new(cfg: &AccessConfig) -> Result<AccessDecoder, ConfigError> {
+        let graphql = if cfg.graphql_logins {
+            vec![route::graphql_route()]
+        } else {
+            Vec::new()
+        };
         let routes = RouteMap::compile(&[
             ("access.extra_routes", &cfg.extra_routes),
             ("access.routes", &cfg.routes),
+            ("access.graphql_logins", &graphql),
         ])?;
         let trusted = cfg
             .trusted_proxies
@@ -147,7 +181,15 @@ impl AccessDecoder {
             Some(p) => Some(p.as_bytes().into()),
             None => None,
         };
+        let zone = Zone::from_config(&cfg.timezone).map_err(|e| match e {
+            ConfigError::BadValue { message, .. } => ConfigError::BadValue {
+                key: "access.timezone".into(),
+                message,
+            },
+            other => other,
+        })?;
         Ok(AccessDecoder {
+            zone,
             routes,
             account_query_param,
             account_field: cfg.account_field,
@@ -164,7 +206,7 @@ impl AccessDecoder {
         let ts = match &self.last_time {
             Some((raw, ts)) if raw.as_slice() == rec.time => *ts,
             _ => {
-                let ts = parse_clf(rec.time)
+                let ts = parse_access_time(rec.time, &self.zone)
                     .ok_or_else(|| ParseError::with_detail(BAD_TIMESTAMP, snippet(rec.time)))?;
                 if let Ok(raw) = <[u8; 26]>::try_from(rec.time) {
                     self.last_time = Some((raw, ts));
@@ -338,8 +380,89 @@ fn user_agent_text(ua: &[u8]) -> Option<std::sync::Arc<str>> {
 /// field is an address. Cheap enough to run on the first lines of an input for format
 /// detection.
 pub fn looks_like_access(line: &[u8]) -> bool {
-    split_access_line(line)
-        .is_ok_and(|r| parse_clf(r.time).is_some() && parse_ip(r.client).is_some())
+    if line.first() == Some(&b'{') {
+        return caddy::looks_like_caddy(line);
+    }
+    split_line(line).is_ok_and(|r| {
+        parse_access_time(r.time, &Zone::Fixed(0)).is_some() && parse_ip(r.client).is_some()
+    })
+}
+
+/// Splits any access-line shape: the plain splitter, then (on its error path only) the
+/// other shapes; a line none of them reads keeps the plain splitter's error.
+#[inline]
+fn split_line(line: &[u8]) -> Result<AccessRecord<'_>, ParseError> {
+    match split_access_line(line) {
+        Ok(r) => Ok(shapes::vhost_in_ident(r)),
+        Err(e) => shapes::split_other(line).ok_or(e),
+    }
+}
+
+/// Parses an access-log time: `10/Oct/2026:13:55:36 +0900` (the fast path), and the forms real
+/// servers also write: a one-digit day (`1/Apr/2014:…`), a fraction (HAProxy's
+/// `14/Jan/2015:12:48:57.127`), `+09:00`, or no zone at all (then `zone` applies).
+pub(crate) fn parse_access_time(b: &[u8], zone: &Zone) -> Option<Timestamp> {
+    if b.len() == 26
+        && let Some(t) = parse_clf(b)
+    {
+        return Some(t);
+    }
+    fn num(b: &[u8]) -> Option<u32> {
+        if b.is_empty() || b.len() > 4 || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(b.iter().fold(0, |n, &c| n * 10 + u32::from(c - b'0')))
+    }
+    let slash = memchr::memchr(b'/', b)?;
+    let day_field = b.get(..slash)?;
+    if !(1..=2).contains(&day_field.len()) {
+        return None;
+    }
+    let day = num(day_field)?;
+    let rest = b.get(slash + 1..)?;
+    let month = month_from_abbrev(rest.get(..3)?)?;
+    let rest = rest.get(3..)?.strip_prefix(b"/")?;
+    let year = num(rest.get(..4)?)?;
+    let rest = rest.get(4..)?;
+    // `:hh:mm:ss`
+    let (hour, minute, second) = match rest.get(..9)? {
+        [b':', h1, h2, b':', m1, m2, b':', s1, s2] => {
+            (num(&[*h1, *h2])?, num(&[*m1, *m2])?, num(&[*s1, *s2])?)
+        }
+        _ => return None,
+    };
+    let mut rest = rest.get(9..)?;
+    let mut millis = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for (i, &c) in frac.iter().take(n.min(3)).enumerate() {
+            millis += u32::from(c - b'0') * [100, 10, 1].get(i).copied().unwrap_or(0);
+        }
+        rest = frac.get(n..)?;
+    }
+    let year = i32::try_from(year).ok()?;
+    if rest.is_empty() {
+        return zone.to_utc(year, month, day, hour, minute, second, millis);
+    }
+    // ` +hhmm` or ` +hh:mm`.
+    let z = rest.strip_prefix(b" ")?;
+    let (sign, digits) = match z.split_first()? {
+        (b'+', d) => (1, d),
+        (b'-', d) => (-1, d),
+        _ => return None,
+    };
+    let (zh, zm) = match digits {
+        [a, b, c, d] | [a, b, b':', c, d] => (num(&[*a, *b])?, num(&[*c, *d])?),
+        _ => return None,
+    };
+    if zh > 23 || zm > 59 {
+        return None;
+    }
+    let off = sign * i32::try_from(zh * 3600 + zm * 60).ok()?;
+    Timestamp::from_civil(year, month, day, hour, minute, second, millis, off)
 }
 
 impl Decoder for AccessDecoder {
@@ -357,8 +480,52 @@ impl Decoder for AccessDecoder {
         if line.trim_ascii().is_empty() {
             return Ok(None);
         }
-        let rec = split_access_line(line)?;
+        if line.first() == Some(&b'{') {
+            return self.decode_caddy(line, meta);
+        }
+        let rec = split_line(line)?;
         let (ts, peer) = self.validate(&rec)?;
+        self.event(ts, peer, &rec, meta)
+    }
+}
+
+impl AccessDecoder {
+    /// A Caddy JSON access entry, through the same route map.
+    fn decode_caddy(
+        &mut self,
+        line: &[u8],
+        meta: &LineMeta,
+    ) -> Result<Option<AuthEvent>, ParseError> {
+        let entry = match caddy::parse(line) {
+            CaddyParse::Request(e) => e,
+            CaddyParse::Other => return Ok(None),
+            CaddyParse::Invalid => {
+                return Err(ParseError::with_detail(
+                    MALFORMED,
+                    "JSON that is not a Caddy access entry",
+                ));
+            }
+        };
+        let ts = entry
+            .timestamp()
+            .ok_or_else(|| ParseError::with_detail(BAD_TIMESTAMP, "Caddy `ts`"))?;
+        let rec = entry
+            .record()
+            .ok_or_else(|| ParseError::with_detail(BAD_CLIENT_ADDRESS, "no client address"))?;
+        let peer = parse_ip(rec.client)
+            .ok_or_else(|| ParseError::with_detail(BAD_CLIENT_ADDRESS, snippet(rec.client)))?;
+        self.event(ts, peer, &rec, meta)
+    }
+
+    /// The event of a validated record, if its request is one the route map (or HTTP Basic
+    /// auth) names.
+    fn event(
+        &self,
+        ts: Timestamp,
+        peer: IpAddr,
+        rec: &AccessRecord<'_>,
+        meta: &LineMeta,
+    ) -> Result<Option<AuthEvent>, ParseError> {
         if !rec.is_request() {
             return Ok(None);
         }
@@ -374,8 +541,8 @@ impl Decoder for AccessDecoder {
         };
         let mut ev = AuthEvent::new(ts, kind, *meta);
         ev.outcome = outcome;
-        ev.account = self.account(&rec);
-        ev.ip = Some(self.client(peer, &rec));
+        ev.account = self.account(rec);
+        ev.ip = Some(self.client(peer, rec));
         ev.user_agent = user_agent_text(rec.user_agent);
         Ok(Some(ev))
     }

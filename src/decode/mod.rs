@@ -51,7 +51,8 @@ use crate::time::Timestamp;
 /// An input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// nginx / Apache access logs (combined or common, optional trailing fields).
+    /// Web access logs: nginx / Apache (combined or common, optional trailing fields, a
+    /// leading virtual host, syslog-wrapped), traefik CLF, HAProxy's HTTP log, Caddy's JSON.
     Access,
     /// JSON lines: the canonical schema or Elastic Common Schema names.
     Json,
@@ -267,5 +268,27 @@ Jan 11 10:13:06 web01 sshd[1]: Failed password for root from 1.2.3.4 port 5 ssh2
             f.detect(b"1.2.3.4 - - [10/Oct/2026:13:55:36 +0900] \"POST /login HTTP/1.1\" 401 12\n"),
             Some(Format::Access)
         );
+    }
+
+    #[test]
+    fn detects_the_access_shapes_real_servers_write() {
+        let f = factory();
+        for head in [
+            // Leading virtual host, with and without a port.
+            &b"www.crowdsec.net 192.168.1.1 - - [08/Jun/2020:08:04:43 +0000] \"GET / HTTP/1.1\" 500 803 \"-\" \"ua\"\nwebsite.com:443 1.2.3.4 - - [25/Oct/2021:11:05:52 +0200] \"GET / HTTP/1.1\" 403 6963 \"-\" \"ua\"\n"[..],
+            // One-digit day, no zone, no identd field.
+            b"10.0.0.5 - - [1/Apr/2014:00:00:01 -0500] \"GET / HTTP/1.1\" 403 181\n192.168.1.1 - [08/Jun/2020:08:04:43] \"GET /api HTTP/1.1\" 200 100\n",
+            // HAProxy, bare and in syslog.
+            b"117.136.40.129:14853 [14/Jan/2015:12:48:57.127] https-in~ b/s 170/0/0/3/173 200 739 - - --NN 0/0/0/0/0 0/0 \"GET /x HTTP/1.1\"\nFeb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 \"GET /index.html HTTP/1.1\"\n",
+            // Caddy's JSON access log.
+            b"{\"level\":\"info\",\"ts\":1693840791.75,\"logger\":\"http.log.access\",\"msg\":\"handled request\",\"request\":{\"remote_ip\":\"172.17.0.1\",\"method\":\"GET\",\"uri\":\"/\"},\"status\":200}\n",
+        ] {
+            assert_eq!(
+                f.detect(head),
+                Some(Format::Access),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
     }
 }

@@ -27,7 +27,7 @@ pub struct RouteConfig {
     /// `["2xx", "3xx"]` for other events.
     #[serde(default)]
     pub success_status: Option<Vec<StatusPattern>>,
-    /// Statuses that mean failure (checked before `success_status`). Default: `[401, 403]` for
+    /// Statuses that mean failure (checked before `success_status`). Default: `[401, 403, 422]` for
     /// `login` and `mfa_challenge`, `["4xx", "5xx"]` for other events.
     #[serde(default)]
     pub failure_status: Option<Vec<StatusPattern>>,
@@ -57,13 +57,82 @@ impl RouteConfig {
             failure_status: None,
         }
     }
+
+    /// A route whose outcome comes from its own status lists.
+    fn with_status(
+        path: &str,
+        event: EventKind,
+        success: &[StatusPattern],
+        failure: &[StatusPattern],
+    ) -> RouteConfig {
+        RouteConfig {
+            success_status: Some(success.to_vec()),
+            failure_status: Some(failure.to_vec()),
+            ..RouteConfig::new(path, event)
+        }
+    }
+}
+
+/// The route of `[access] graphql_logins`: a `POST /graphql` counted as a login attempt of
+/// unknown outcome. Off by default: most GraphQL POSTs are queries, not logins, and with the
+/// body not logged nothing tells a login mutation from a product search; turn it on for an API
+/// whose GraphQL endpoint serves little besides authentication.
+pub(crate) fn graphql_route() -> RouteConfig {
+    RouteConfig::with_status(r"(^|/)graphql/?$", EventKind::Login, &[], &[])
 }
 
 /// The default route map, in the order it is checked (first match wins). Rules that would
 /// otherwise be caught by the broad `login` pattern come first: `/auth/password/reset`,
 /// `/auth/logout`, `/auth/signup` and `/auth/mfa` are not logins.
+///
+/// Then the login endpoints of common platforms, with the status each really answers (the
+/// generic 401/403-failure, 3xx-success convention is wrong for most of them):
+///
+/// - WordPress `wp-login.php`: a wrong password shows the form again (200), a login redirects
+///   (302). Its other actions (`?action=lostpassword`) post to the same path, and the route map
+///   does not see the query string: such a POST is counted as a login too.
+/// - WordPress `xmlrpc.php`: `system.multicall` brute force tries hundreds of passwords in one
+///   request answered 200 either way (and pingbacks post there as well): an attempt of unknown
+///   outcome.
+/// - Magento `customer/account/loginPost`: 302 both when the password is wrong (back to the
+///   form) and when it is right (to the account): unknown.
+/// - Django admin `/admin/login/`: the form again (200) on failure, 302 on success.
+/// - Devise `/users/sign_in` (and any `…/sign_in` of a Devise model): the form again on failure
+///   (200, or 422 from Devise 4.9 with Turbo), a redirect on success.
+/// - Laravel `/login`: a wrong password redirects back (302) like a success does, so only a
+///   JSON request's 422 (`These credentials do not match our records`) is a failure: 422 is a
+///   failure of every login route by default. The generic route keeps 302 as success for the
+///   many sites that do redirect only on success (a dedicated `^/login$` route was measured
+///   at 10-15 % of the access decoder's time, for no outcome the generic one misses).
+/// - GraphQL: not in the defaults (see `graphql_logins`).
 pub fn default_routes() -> Vec<RouteConfig> {
+    use StatusPattern::Code;
     vec![
+        RouteConfig::with_status(
+            r"(^|/)wp-login\.php$",
+            EventKind::Login,
+            &[Code(302)],
+            &[Code(200), Code(401), Code(403)],
+        ),
+        RouteConfig::with_status(r"(^|/)xmlrpc\.php$", EventKind::Login, &[], &[]),
+        RouteConfig::with_status(
+            r"/customer/account/loginpost/?$",
+            EventKind::Login,
+            &[],
+            &[Code(401), Code(403)],
+        ),
+        RouteConfig::with_status(
+            r"/admin/login/?$",
+            EventKind::Login,
+            &[Code(302)],
+            &[Code(200), Code(401), Code(403)],
+        ),
+        RouteConfig::with_status(
+            r"/sign_in/?$",
+            EventKind::Login,
+            &[Code(301), Code(302), Code(303)],
+            &[Code(200), Code(401), Code(403), Code(422)],
+        ),
         RouteConfig::new(
             r"password[/_-]?reset|reset[/_-]?password|forgot|ap/forgotpassword",
             EventKind::PasswordResetRequest,
@@ -295,7 +364,9 @@ fn compile_route(rc: &RouteConfig, key: &str) -> Result<Route, ConfigError> {
         ),
     })?;
     // Logins and MFA follow the form-post convention (redirect on success, 401/403 on
-    // refusal); a 200 there is usually the form shown again, or an API answer we cannot read.
+    // refusal, 422 from the frameworks that validate credentials like a form: Laravel's JSON
+    // answer, Devise with Turbo); a 200 there is usually the form shown again, or an API
+    // answer we cannot read.
     // For everything else, any error status means the action did not happen.
     let auth_like = matches!(kind, EventKind::Login | EventKind::MfaChallenge);
     let success = match &rc.success_status {
@@ -305,7 +376,7 @@ fn compile_route(rc: &RouteConfig, key: &str) -> Result<Route, ConfigError> {
     };
     let failure = match &rc.failure_status {
         Some(p) => StatusSet::compile(p, &format!("{key}.failure_status"))?,
-        None if auth_like => StatusSet::of(&[(401, 401), (403, 403)]),
+        None if auth_like => StatusSet::of(&[(401, 401), (403, 403), (422, 422)]),
         None => StatusSet::of(&[(400, 599)]),
     };
     Ok(Route {
@@ -372,6 +443,52 @@ mod tests {
         assert_eq!(c("POST", "/place-order", 200), Some((Order, Success)));
         assert_eq!(c("POST", "/cart/add", 200), None);
         assert_eq!(c("POST", "/", 200), None);
+    }
+
+    #[test]
+    fn platform_login_endpoints_and_their_outcomes() {
+        let m = defaults();
+        let c = |path: &str, status| m.classify(b"POST", path.as_bytes(), status);
+        use EventKind::*;
+        use Outcome::*;
+        // WordPress: the form again is a failure, the redirect a success.
+        assert_eq!(c("/wp-login.php", 200), Some((Login, Failure)));
+        assert_eq!(c("/blog/wp-login.php", 302), Some((Login, Success)));
+        assert_eq!(c("/xmlrpc.php", 200), Some((Login, Unknown)));
+        assert_eq!(c("/xmlrpc.php", 403), Some((Login, Unknown)));
+        assert_eq!(c("/wp-comments-post.php", 302), None);
+        // Magento answers 302 either way.
+        assert_eq!(
+            c("/customer/account/loginPost/", 302),
+            Some((Login, Unknown))
+        );
+        assert_eq!(
+            c("/customer/account/loginPost", 403),
+            Some((Login, Failure))
+        );
+        // Django admin, Devise.
+        assert_eq!(c("/admin/login/", 200), Some((Login, Failure)));
+        assert_eq!(c("/admin/login/", 302), Some((Login, Success)));
+        assert_eq!(c("/users/sign_in", 422), Some((Login, Failure)));
+        assert_eq!(c("/users/sign_in", 200), Some((Login, Failure)));
+        assert_eq!(c("/admins/sign_in", 303), Some((Login, Success)));
+        // Laravel: only the JSON 422 is a failure; 302 keeps the generic meaning.
+        assert_eq!(c("/login", 422), Some((Login, Failure)));
+        assert_eq!(c("/login", 302), Some((Login, Success)));
+        assert_eq!(c("/login", 401), Some((Login, Failure)));
+        assert_eq!(c("/login", 200), Some((Login, Unknown)));
+        // A GraphQL POST is not a login by default.
+        assert_eq!(c("/graphql", 200), None);
+        let g = RouteMap::compile(&[
+            ("access.routes", &default_routes()),
+            ("g", &[graphql_route()]),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.classify(b"POST", b"/api/graphql", 200),
+            Some((Login, Unknown))
+        );
+        assert_eq!(g.classify(b"POST", b"/graphql/schema", 200), None);
     }
 
     #[test]

@@ -27,6 +27,12 @@ pub const BAD_BYTES_SENT: &str = "bad_bytes_sent";
 const MAX_CLIENT_LEN: usize = 45;
 /// `dd/Mon/yyyy:hh:mm:ss +zzzz`.
 const CLF_TIME_LEN: usize = 26;
+/// `d/Mon/yyyy:hh:mm:ss`: a one-digit day and no zone.
+const MIN_TIME_LEN: usize = 19;
+/// `dd/Mon/yyyy:hh:mm:ss.mmmmmm +zz:zz`: the longest time the decoder's parser accepts.
+const MAX_TIME_LEN: usize = 34;
+/// [`AccessRecord::status`] when the server wrote `-` (no response was sent).
+pub const NO_STATUS: u16 = 0;
 /// Longer "methods" are not HTTP methods (the longest registered one is 17 bytes).
 const MAX_METHOD_LEN: usize = 24;
 
@@ -39,13 +45,15 @@ pub struct AccessRecord<'a> {
     /// `%h` / `$remote_addr`: the peer address as text (validated to contain only address
     /// characters, not parsed).
     pub client: &'a [u8],
-    /// `%l`: the identd name, almost always `-`.
+    /// `%l`: the identd name, almost always `-`; empty when the line has one field before the
+    /// time (taken as the user).
     pub ident: &'a [u8],
     /// `%u` / `$remote_user`: the HTTP authentication user name, `-` when none. May contain
     /// spaces (nginx does not escape them).
     pub user: &'a [u8],
-    /// The time between the brackets, exactly 26 bytes (`10/Oct/2026:13:55:36 +0900`), not yet
-    /// parsed (see [`crate::time::parse_clf`]).
+    /// The time between the brackets, not yet parsed: nearly always 26 bytes
+    /// (`10/Oct/2026:13:55:36 +0900`), else a one-digit day, no zone or a fraction
+    /// (`1/Apr/2014:00:00:01`, `14/Jan/2015:12:48:57.127`), parsed by the decoder.
     pub time: &'a [u8],
     /// The whole request line between the quotes (`POST /login?next=/ HTTP/1.1`).
     pub request: &'a [u8],
@@ -58,7 +66,7 @@ pub struct AccessRecord<'a> {
     pub query: &'a [u8],
     /// The protocol (`HTTP/1.1`), empty when the request line has none.
     pub protocol: &'a [u8],
-    /// `%>s` / `$status`.
+    /// `%>s` / `$status`; [`NO_STATUS`] (0) when the server wrote `-`.
     pub status: u16,
     /// `%b` / `$body_bytes_sent`; `None` for `-`.
     pub bytes: Option<u64>,
@@ -210,7 +218,7 @@ fn is_address_byte(c: u8) -> bool {
 
 /// An HTTP method token: letters plus `-` and `_` (`M-SEARCH`).
 #[inline]
-fn is_method(m: &[u8]) -> bool {
+pub(super) fn is_method(m: &[u8]) -> bool {
     !m.is_empty()
         && m.len() <= MAX_METHOD_LEN
         && m.iter()
@@ -219,7 +227,7 @@ fn is_method(m: &[u8]) -> bool {
 
 /// Splits a request line into method, path, query and protocol. Anything that is not
 /// `METHOD SP target [SP protocol]` gives an empty method (not an HTTP request).
-fn split_request(req: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
+pub(super) fn split_request(req: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
     const NONE: (&[u8], &[u8], &[u8], &[u8]) = (&[], &[], &[], &[]);
     let Some((method, rest)) = split_short(req, b' ') else {
         return NONE;
@@ -281,23 +289,35 @@ pub fn split_access_line(line: &[u8]) -> Result<AccessRecord<'_>, ParseError> {
     } else {
         memchr(b'[', rest).ok_or_else(|| malformed("no [time] field"))?
     };
-    let user = match open.checked_sub(1) {
-        Some(sp) if rest.get(sp) == Some(&b' ') => rest.get(..sp).unwrap_or_default(),
-        _ => return Err(malformed("no user field before [time]")),
+    let (ident, user) = match open.checked_sub(1) {
+        Some(sp) if rest.get(sp) == Some(&b' ') => (ident, rest.get(..sp).unwrap_or_default()),
+        // One field before the time (`%h %u [%t]`, as some formats and CrowdSec's samples
+        // write): it is taken as the user, the field that can matter, not the identd name.
+        None => (&[][..], ident),
+        _ => return Err(malformed("no space before [time]")),
     };
     let rest = rest.get(open + 1..).unwrap_or_default();
 
-    // [time]: fixed width.
-    let time = match (rest.get(..CLF_TIME_LEN), rest.get(CLF_TIME_LEN)) {
-        (Some(t), Some(b']')) => t,
+    // [time]: fixed width in nearly every line; otherwise up to the `]` (a one-digit day,
+    // no zone, HAProxy's milliseconds), checked by the decoder's time parser.
+    let (time, rest) = match (rest.get(..CLF_TIME_LEN), rest.get(CLF_TIME_LEN)) {
+        (Some(t), Some(b']')) => (t, rest.get(CLF_TIME_LEN + 1..).unwrap_or_default()),
         _ => {
-            let shown = memchr(b']', rest)
-                .and_then(|i| rest.get(..i))
-                .unwrap_or(rest);
-            return Err(ParseError::with_detail(BAD_TIMESTAMP, snippet(shown)));
+            let window = rest.get(..MAX_TIME_LEN + 1).unwrap_or(rest);
+            match memchr(b']', window) {
+                Some(i) if i >= MIN_TIME_LEN => (
+                    rest.get(..i).unwrap_or_default(),
+                    rest.get(i + 1..).unwrap_or_default(),
+                ),
+                _ => {
+                    let shown = memchr(b']', rest)
+                        .and_then(|i| rest.get(..i))
+                        .unwrap_or(rest);
+                    return Err(ParseError::with_detail(BAD_TIMESTAMP, snippet(shown)));
+                }
+            }
         }
     };
-    let rest = rest.get(CLF_TIME_LEN + 1..).unwrap_or_default();
 
     // "%r"
     let rest = rest
@@ -312,8 +332,11 @@ pub fn split_access_line(line: &[u8]) -> Result<AccessRecord<'_>, ParseError> {
         .strip_prefix(b" ")
         .ok_or_else(|| malformed("no status after the request"))?;
     let (status_field, rest) = split_short(rest, b' ').unwrap_or((rest, &[]));
-    let status = status_digits(status_field)
-        .ok_or_else(|| ParseError::with_detail(BAD_STATUS, snippet(status_field)))?;
+    let status = match status_field {
+        // traefik writes `-` when no response was sent (the client went away first).
+        b"-" => NO_STATUS,
+        f => status_digits(f).ok_or_else(|| ParseError::with_detail(BAD_STATUS, snippet(f)))?,
+    };
 
     // %b
     let (bytes_field, rest) = split_short(rest, b' ').unwrap_or((rest, &[]));

@@ -209,11 +209,20 @@ fn rejects_with_stable_reasons() {
         (format!("unix: - - {t} {ok}"), BAD_CLIENT_ADDRESS),
         (format!("1.2.3.999 - - {t} {ok}"), BAD_CLIENT_ADDRESS),
         (format!("1.2.3.4 - - {ok}"), MALFORMED),
-        (format!("1.2.3.4 - {t} {ok}"), MALFORMED),
+        (format!("1.2.3.4 -{t} {ok}"), MALFORMED),
         (
-            format!("1.2.3.4 - - [10/Oct/2026:13:55:36] {ok}"),
+            format!("1.2.3.4 - - [10/Oct/2026:13:55] {ok}"),
             BAD_TIMESTAMP,
         ),
+        (
+            format!("1.2.3.4 - - [10/Oct/2026:13:55:36 +2500] {ok}"),
+            BAD_TIMESTAMP,
+        ),
+        (
+            format!("1.2.3.4 - - [100/Oct/2026:13:55:36 +0000] {ok}"),
+            BAD_TIMESTAMP,
+        ),
+        (format!("host.example.com - - {t} {ok}"), BAD_CLIENT_ADDRESS),
         (
             format!("1.2.3.4 - - [32/Oct/2026:13:55:36 +0000] {ok}"),
             BAD_TIMESTAMP,
@@ -365,7 +374,7 @@ fn login_outcomes_follow_status() {
         let ev = event(&line(
             "1.2.3.4",
             "-",
-            "POST /users/sign_in HTTP/1.1",
+            "POST /api/session HTTP/1.1",
             status,
             "",
         ));
@@ -967,6 +976,184 @@ fn config_errors_name_the_key() {
     assert_eq!(key(bad), "access.account_query_param");
 }
 
+// ---- the shapes real servers write (issue #13) ----
+
+/// Apache `vhost_combined` (`%v:%p %h …`), from CrowdSec's hub tests.
+const VHOST_PORT: &[u8] = br#"website.com:443 1.2.3.4 - - [25/Oct/2021:11:05:52 +0200] "POST /login HTTP/1.1" 401 6963 "abc.com" "User-agent-string""#;
+/// nginx `$host $remote_addr …` where the host is an address, relayed through syslog (Wazuh's
+/// ruleset tests).
+const SYSLOG_VHOST_IP: &[u8] = br#"Jan 11 10:13:05 web01 nginx: 10.10.10.11 10.10.10.12 - - [10/Apr/2017:13:18:05 -0700] "POST /users/sign_in HTTP/1.1" 302 271 "-" "Mozilla/5.0""#;
+/// traefik's CLF: request count, router, upstream and duration after the user agent.
+const TRAEFIK: &[u8] = br#"172.17.1.2 - - [24/Nov/2024:13:38:04 +0000] "POST /login HTTP/2" 401 352 "-" "Nikto" 244 "test@docker -> leaf@docker" "http://172.17.0.3:80" 42ms"#;
+/// HAProxy `option httplog` in its syslog envelope (HAProxy's documentation example).
+const HAPROXY_SYSLOG: &[u8] = br#"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 401 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} "POST /login HTTP/1.1""#;
+/// Caddy's JSON access log (fields as Caddy 2.7 writes them).
+const CADDY: &[u8] = br#"{"level":"info","ts":1711741864.947103,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"10.0.0.9","remote_port":"43498","client_ip":"198.51.100.4","proto":"HTTP/1.1","method":"POST","host":"localhost:9080","uri":"/users/sign_in?next=%2F","headers":{"User-Agent":["curl/7.88.1"],"Accept":["*/*"]}},"bytes_read":0,"user_id":"Bob","duration":0.79,"size":18630,"status":401,"resp_headers":{"Server":["Caddy"]}}"#;
+
+#[test]
+fn leading_virtual_host_is_skipped() {
+    // nginx `$host` first, as CrowdSec's hub samples have it: GETs, so irrelevant but read.
+    for l in [
+        &br#"www.crowdsec.net 192.168.1.1 - - [08/Jun/2020:08:04:43 +0000] "GET /solr/admin/info/system?wt=json HTTP/1.1" 500 803 "-" "Mozilla/5.0""#[..],
+        br#"www.crowdsec11.net:80 192.168.1.1 - - [08/Jun/2020:08:04:43 +0000] "GET /test/uppercase/extensions.JPG HTTP/1.1" 301 0 "-" "Mozilla/5.0""#,
+    ] {
+        assert_eq!(decode(l), Ok(None), "{}", String::from_utf8_lossy(l));
+        assert!(looks_like_access(l));
+    }
+    let ev = event(VHOST_PORT);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Failure));
+    assert_eq!(ev.ip, Some(ip("1.2.3.4")));
+    assert_eq!(ev.ts.to_string(), "2021-10-25T09:05:52Z");
+    // A vhost written as an address: the identd field is then an address, the user two words.
+    let l = br#"10.10.10.11 10.10.10.12 - bob [10/Apr/2017:13:18:05 -0700] "POST /login HTTP/1.1" 401 271"#;
+    let ev = event(l);
+    assert_eq!(ev.ip, Some(ip("10.10.10.12")));
+    assert_eq!(ev.account.as_ref().map(|a| a.as_str()), Some("bob"));
+    // Two address-looking fields and one user field: the second is not a client.
+    let l = br#"::ffff:202.194.15.192 190.7.138.180 - [18/Oct/2010:10:48:55 -0500] "POST /login HTTP/1.1" 401 345 "-"  "Mozilla/4.0""#;
+    assert_eq!(event(l).ip, Some(ip("202.194.15.192")));
+}
+
+#[test]
+fn syslog_envelope_is_stripped() {
+    let ev = event(SYSLOG_VHOST_IP);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Success));
+    assert_eq!(ev.ip, Some(ip("10.10.10.12")));
+    // The access line's own time, not the syslog header's.
+    assert_eq!(ev.ts.to_string(), "2017-04-10T20:18:05Z");
+    let l = br#"<190>1 2024-05-01T10:00:00Z web01 nginx - - - 203.0.113.5 - - [01/May/2024:10:00:00 +0000] "POST /login HTTP/1.1" 403 12 "-" "curl""#;
+    let ev = event(l);
+    assert_eq!(
+        (ev.ip, ev.outcome),
+        (Some(ip("203.0.113.5")), Outcome::Failure)
+    );
+    // A syslog line that is not an access line keeps the plain splitter's reason.
+    let l = b"Jan 11 10:13:05 web01 sshd[1]: Failed password for root from 1.2.3.4 port 5 ssh2";
+    assert_eq!(reason(l), BAD_CLIENT_ADDRESS);
+}
+
+#[test]
+fn traefik_clf_and_its_missing_status() {
+    let ev = event(TRAEFIK);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Failure));
+    assert_eq!(ev.ip, Some(ip("172.17.1.2")));
+    // No response sent: status and size `-`. Read, no status; a login without one is an
+    // attempt of unknown outcome.
+    let l = br#"172.17.1.1 - - [28/Sep/2022:13:38:04 +0000] "GET /mobileadmin/home.cs HTTP/1.1" - - "-" "Mozilla/5.00 (Nikto/2.1.5)" 45640 "-" "-" 0ms"#;
+    let r = split_access_line(l).unwrap();
+    assert_eq!((r.status, r.bytes), (NO_STATUS, None));
+    assert_eq!(decode(l), Ok(None));
+    let l = br#"172.17.1.1 - - [28/Sep/2022:13:38:04 +0000] "POST /login HTTP/1.1" - - "-" "x" 45640 "-" "-" 0ms"#;
+    assert_eq!(event(l).outcome, Outcome::Unknown);
+}
+
+#[test]
+fn one_digit_day_and_missing_zone() {
+    // Wazuh's web ruleset samples.
+    let l = br#"10.0.0.5 - - [1/Apr/2014:00:00:01 -0500] "POST /admin/example.php/login.php HTTP/1.1" 403 181 "-" "Mozilla/5.0 (X11)""#;
+    let ev = event(l);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Failure));
+    assert_eq!(ev.ts.to_string(), "2014-04-01T05:00:01Z");
+    // No zone: UTC by default, the configured zone otherwise.
+    let l = br#"10.0.0.5 - - [01/Apr/2014:00:00:01] "POST /login HTTP/1.1" 401 181"#;
+    assert_eq!(event(l).ts.to_string(), "2014-04-01T00:00:01Z");
+    let tokyo = AccessConfig {
+        timezone: "Asia/Tokyo".into(),
+        ..AccessConfig::default()
+    };
+    let ev = decode_with(&tokyo, l).unwrap().unwrap();
+    assert_eq!(ev.ts.to_string(), "2014-03-31T15:00:01Z");
+    // A zone written on the line wins over the configured one.
+    let ev = decode_with(&tokyo, NGINX).unwrap().unwrap();
+    assert_eq!(ev.ts.to_string(), "2026-10-10T04:55:36Z");
+    let bad = AccessConfig {
+        timezone: "Mars/Olympus".into(),
+        ..AccessConfig::default()
+    };
+    match AccessDecoder::new(&bad) {
+        Err(ConfigError::BadValue { key, .. }) => assert_eq!(key, "access.timezone"),
+        other => panic!("{other:?}"),
+    }
+    let z = Zone::Fixed(0);
+    for (t, want) in [
+        ("1/Apr/2014:00:00:01 +05:30", Some("2014-03-31T18:30:01Z")),
+        ("14/Jan/2015:12:48:57.127", Some("2015-01-14T12:48:57.127Z")),
+        ("31/Apr/2014:00:00:01", None),
+        ("1/Apr/2014:24:00:01", None),
+        ("1/Apr/2014:00:00:01 0000", None),
+        ("1/Apr/2014:00:00:01.", None),
+        ("/Apr/2014:00:00:01", None),
+    ] {
+        assert_eq!(
+            parse_access_time(t.as_bytes(), &z).map(|ts| ts.to_string()),
+            want.map(str::to_string),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn no_user_field_before_the_time() {
+    // CrowdSec's hub sample `$remote_addr - [$time_local] …`: the one field is the user.
+    let l = br#"192.168.1.1 - [08/Jun/2020:08:04:43 +0000] "GET /api/test HTTP/1.1" 200 100 "-" "curl/7.68.0""#;
+    let r = split_access_line(l).unwrap();
+    assert_eq!((r.ident, r.user), (&b""[..], &b"-"[..]));
+    assert_eq!(decode(l), Ok(None));
+    let l = br#"192.168.1.1 alice [08/Jun/2020:08:04:43 +0000] "GET /private HTTP/1.1" 401 100"#;
+    let ev = event(l);
+    assert_eq!(ev.account.as_ref().map(|a| a.as_str()), Some("alice"));
+    assert_eq!(ev.outcome, Outcome::Failure);
+}
+
+#[test]
+fn haproxy_http_log() {
+    let ev = event(HAPROXY_SYSLOG);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Failure));
+    assert_eq!(ev.ip, Some(ip("10.0.1.2")));
+    // HAProxy writes local time without a zone: the configured zone (UTC by default).
+    assert_eq!(ev.ts.to_string(), "2009-02-06T12:14:14.655Z");
+    // CrowdSec's hub samples, bare: a GET, and HAProxy lines about no HTTP request.
+    for l in [
+        &br#"117.136.40.129:14853 [14/Jan/2015:12:48:57.127] https-in~ xx_server_https/xxx_node_8002 170/0/0/3/173 200 739 - - --NN 0/0/0/0/0 0/0 "GET /xxx/xxx HTTP/1.1""#[..],
+        b"192.168.1.4:50033 [28/Feb/2025:02:43:10.123] frontend/backend: SSL handshake failure (error:0A0000C1:SSL routines::no shared cipher)",
+    ] {
+        assert_eq!(decode(l), Ok(None), "{}", String::from_utf8_lossy(l));
+        assert!(looks_like_access(l));
+    }
+    // An aborted request (`-1`) has no status.
+    let l = br#"10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 -1/-1/-1/-1/0 -1 0 - - CR-- 1/1/1/1/0 0/0 "POST /login HTTP/1.1""#;
+    assert_eq!(event(l).outcome, Outcome::Unknown);
+}
+
+#[test]
+fn caddy_json_access_log() {
+    let ev = event(CADDY);
+    assert_eq!((ev.kind, ev.outcome), (EventKind::Login, Outcome::Failure));
+    // client_ip: the address Caddy resolved through its own trusted proxies.
+    assert_eq!(ev.ip, Some(ip("198.51.100.4")));
+    assert_eq!(ev.account.as_ref().map(|a| a.as_str()), Some("bob"));
+    assert_eq!(ev.ts.to_string(), "2024-03-29T19:51:04.947Z");
+    assert_eq!(ev.user_agent.as_deref(), Some("curl/7.88.1"));
+    assert!(looks_like_access(CADDY));
+    // Caddy 2.4: remote_addr only; RFC 3339 `ts` (`time_format`).
+    let old = br#"{"level":"info","ts":"2021-05-01T10:00:00Z","logger":"http.log.access","msg":"handled request","request":{"remote_addr":"[2001:db8::7]:5123","method":"POST","uri":"/login"},"status":302}"#;
+    let ev = event(old);
+    assert_eq!(
+        (ev.ip, ev.outcome),
+        (Some(ip("2001:db8::7")), Outcome::Success)
+    );
+    // Another Caddy logger: no request, irrelevant. JSON of another kind: rejected.
+    assert_eq!(
+        decode(br#"{"level":"debug","ts":1742400753.05,"logger":"http.handlers.reverse_proxy","msg":"selected upstream"}"#),
+        Ok(None)
+    );
+    assert_eq!(reason(br#"{"event":"login"}"#), MALFORMED);
+    assert_eq!(reason(b"{not json"), MALFORMED);
+    // Status 0 (nothing written) and a GET are irrelevant.
+    let l = br#"{"ts":1693840839.6,"logger":"http.log.access","request":{"remote_ip":"172.17.0.1","method":"GET","uri":"/"},"status":0}"#;
+    assert_eq!(decode(l), Ok(None));
+}
+
 // ---- never panic ----
 
 mod props {
@@ -1003,6 +1190,12 @@ mod props {
     const VALID: &[&[u8]] = &[
         NGINX,
         APACHE_COMMON,
+        VHOST_PORT,
+        SYSLOG_VHOST_IP,
+        TRAEFIK,
+        HAPROXY_SYSLOG,
+        CADDY,
+        b"10.0.0.5 - [1/Apr/2014:00:00:01] \"POST /wp-login.php HTTP/1.1\" - -",
         br#"10.0.0.2 alice bob [10/Oct/2026:13:55:36 +0900] "POST /login?email=a%40b.c HTTP/1.1" 401 12 "-" "ua \x22q\x22" 0.004 "198.51.100.7, [2001:db8::1]:80, 10.0.0.9" "x@y""#,
         br#"2001:db8::1 - - [10/Oct/2026:13:55:36 +0000] "GET /a\"b HTTP/1.1" 200 - "\"r\"" "\\""#,
     ];

@@ -14,7 +14,7 @@ use crate::time::{DAY, MINUTE, SECOND, Timestamp};
 
 /// How local civil time becomes UTC.
 #[derive(Debug, Clone)]
-pub(super) enum Zone {
+pub(crate) enum Zone {
     /// A fixed offset in seconds east of UTC (`UTC` is 0).
     Fixed(i32),
     /// A zone with rules (an IANA name or the system zone), through `jiff`.
@@ -24,7 +24,7 @@ pub(super) enum Zone {
 impl Zone {
     /// Parses the `timezone` config value: `UTC`/`Z`, `+09:00`/`+0900`/`-05`, `local` (the
     /// system zone) or an IANA name.
-    pub(super) fn from_config(value: &str) -> Result<Zone, ConfigError> {
+    pub(crate) fn from_config(value: &str) -> Result<Zone, ConfigError> {
         let v = value.trim();
         let bad = |message: String| ConfigError::BadValue {
             key: "sshd.timezone".to_string(),
@@ -74,7 +74,7 @@ impl Zone {
     /// Local civil time to UTC. `None` for impossible fields. A wall time in a gap (spring
     /// forward) or a fold (fall back) follows `jiff`'s "compatible" rule, as `date` does.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn to_utc(
+    pub(crate) fn to_utc(
         &self,
         year: i32,
         month: u32,

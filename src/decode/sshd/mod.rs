@@ -86,7 +86,8 @@ use crate::error::{ConfigError, ParseError};
 use crate::event::{AccountKey, AuthEvent, EventKind, FailureReason, LineMeta, Outcome};
 use crate::time::Timestamp;
 
-use clock::{Clock, Zone};
+use clock::Clock;
+pub(crate) use clock::Zone;
 use header::HeaderError;
 use message::{Method, Msg};
 
